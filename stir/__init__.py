@@ -1,0 +1,1 @@
+"""Stir: serve ClickHouse analytics to a live application through PostgreSQL."""

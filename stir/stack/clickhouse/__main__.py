@@ -1,0 +1,3 @@
+from stir.stack.clickhouse.server import main
+
+main()

@@ -1,0 +1,278 @@
+"""The one chDB session of the embedded ClickHouse server, shared by every protocol front end.
+
+chDB allows a single session per process and its calls block, so all engine work runs on one
+dedicated worker thread and a request holds `Engine.lock` for its whole life (including the time
+its result streams out). Per-request state that a real server keeps per query — the current
+database and settings — is applied before the statement and reset after it, so one client's
+settings never leak into another's query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chdb.session
+
+_CODE_RE = re.compile(r"Code: (\d+)\. ")
+_STREAM_PREFIX_RE = re.compile(r"^(Streaming query failed|Streaming insert \w+ failed): ")
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class EngineError(Exception):
+    """An error raised by the ClickHouse engine, with ClickHouse's own code and message."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        message = _STREAM_PREFIX_RE.sub("", message.strip())
+        if code is None:
+            match = _CODE_RE.search(message)
+            code = int(match.group(1)) if match else 1000  # 1000 = POCO_EXCEPTION / unknown
+        if not message.startswith("Code: "):
+            message = f"Code: {code}. DB::Exception: {message}"
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """A fully materialised result and the statistics a server reports in its summary."""
+
+    data: bytes
+    rows_read: int = 0
+    bytes_read: int = 0
+    rows_written: int = 0
+    bytes_written: int = 0
+    elapsed: float = 0.0
+    result_rows: int = 0
+
+
+@dataclass
+class StatementContext:
+    """What a client chose for one statement: database, settings and query parameters."""
+
+    database: str = "default"
+    settings: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def setting_literal(value: str) -> str:
+    """A SET value: numbers as they are, everything else as a quoted string literal."""
+    if _NUMBER_RE.match(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Engine:
+    """Runs statements on the process's single chDB session, one at a time."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
+        self._session: chdb.session.Session | None = None
+        self._session_lock = threading.Lock()
+        self.lock = asyncio.Lock()
+        self._current_database = "default"
+        self._changed_settings: set[str] = set()
+        self.version = ""
+        self.timezone = "UTC"
+
+    async def start(self) -> None:
+        await self.call(self._open)
+
+    def _open(self) -> None:
+        self._session = chdb.session.Session(str(self.data_dir))
+        row = self._session.query("SELECT version(), timezone()", "TabSeparated").bytes()
+        self.version, self.timezone = row.decode().strip().split("\t")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self.call(self._session.close)
+            self._session = None
+        self._executor.shutdown(wait=True)
+
+    async def call(self, fn: Any, *args: Any) -> Any:
+        """Run a blocking engine call on the engine thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- the work below runs on the engine thread only ------------------------------------
+
+    @property
+    def session(self) -> chdb.session.Session:
+        if self._session is None:
+            raise EngineError("the engine is not started", code=1000)
+        return self._session
+
+    def prepare(self, context: StatementContext) -> None:
+        """Switch to the statement's database and apply its settings."""
+        if context.database != self._current_database:
+            self._run(f"USE {quote_identifier(context.database)}")
+            self._current_database = context.database
+        for name, value in context.settings.items():
+            if not _IDENTIFIER_RE.match(name):
+                raise EngineError(f"Unknown setting '{name}'. (UNKNOWN_SETTING)", code=115)
+            self._run(f"SET {name} = {setting_literal(value)}")
+            self._changed_settings.add(name)
+
+    def reset(self) -> None:
+        """Undo the settings of the last statement so that the next one starts clean."""
+        for name in sorted(self._changed_settings):
+            try:
+                self._run(f"SET {name} = DEFAULT")
+            except EngineError:
+                pass
+        self._changed_settings.clear()
+
+    def _run(self, sql: str, fmt: str = "TabSeparated", params: Mapping[str, str] | None = None):
+        try:
+            return self.session.query(sql, fmt, params=dict(params or {}))
+        except Exception as exc:  # chDB raises ChdbError/RuntimeError with ClickHouse's text
+            raise EngineError(str(exc)) from None
+
+    def execute(self, sql: str, fmt: str, context: StatementContext) -> QueryResult:
+        """Run one statement and return its whole result."""
+        try:
+            self.prepare(context)
+            result = self._run(sql, fmt, context.params)
+            return QueryResult(
+                data=result.bytes(),
+                rows_read=result.rows_read(),
+                bytes_read=result.bytes_read(),
+                rows_written=result.rows_written(),
+                bytes_written=result.bytes_written(),
+                elapsed=result.elapsed(),
+            )
+        finally:
+            self.reset()
+
+    def open_stream(self, sql: str, fmt: str, context: StatementContext) -> ResultStream:
+        """Start a statement whose result is fetched chunk by chunk (close it when done)."""
+        try:
+            self.prepare(context)
+            stream = self.session.send_query(sql, fmt, params=dict(context.params))
+        except EngineError:
+            self.reset()
+            raise
+        except Exception as exc:
+            self.reset()
+            raise EngineError(str(exc)) from None
+        return ResultStream(self, stream)
+
+    def open_insert(self, statement: str, fmt: str, context: StatementContext) -> InsertStream:
+        """Start an INSERT whose data arrives in chunks of `fmt`-encoded bytes."""
+        try:
+            self.prepare(context)
+            inserter = self.session.send_insert(statement, fmt)
+        except EngineError:
+            self.reset()
+            raise
+        except Exception as exc:
+            self.reset()
+            raise EngineError(str(exc)) from None
+        return InsertStream(self, inserter)
+
+
+class ResultStream:
+    """Chunks of a running SELECT; `fetch` and `close` run on the engine thread."""
+
+    def __init__(self, engine: Engine, stream: Any) -> None:
+        self._engine = engine
+        self._stream = stream
+        self.rows = 0
+        self.bytes_read = 0
+        self.rows_read = 0
+        self._closed = False
+
+    def fetch(self) -> bytes | None:
+        try:
+            chunk = self._stream.fetch()
+        except Exception as exc:
+            self.close()
+            raise EngineError(str(exc)) from None
+        if chunk is None:
+            self.close()
+            return None
+        self.rows_read += chunk.rows_read()
+        self.bytes_read += chunk.bytes_read()
+        return chunk.bytes()
+
+    def close(self) -> None:
+        """Finish or cancel the statement; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stream.cancel()
+        except Exception:  # noqa: S110 - cancelling a finished stream may complain; nothing to undo
+            pass
+        self._engine.reset()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Fetch on the engine thread, yield on the event loop; cancels on early exit."""
+        try:
+            while True:
+                chunk = await self._engine.call(self.fetch)
+                if chunk is None:
+                    return
+                if chunk:
+                    yield chunk
+        finally:
+            await self._engine.call(self.close)
+
+
+class InsertStream:
+    """An INSERT fed with chunks; `append`, `finish` and `cancel` run on the engine thread."""
+
+    def __init__(self, engine: Engine, inserter: Any) -> None:
+        self._engine = engine
+        self._inserter = inserter
+        self._done = False
+
+    def append(self, chunk: bytes) -> None:
+        try:
+            self._inserter.append(chunk)
+        except Exception as exc:
+            self.cancel()
+            raise EngineError(str(exc)) from None
+
+    def finish(self) -> QueryResult:
+        try:
+            result = self._inserter.finish()
+        except Exception as exc:
+            raise EngineError(str(exc)) from None
+        finally:
+            self._done = True
+            self._engine.reset()
+        return QueryResult(
+            data=b"",
+            rows_written=result.rows_written,
+            bytes_written=result.bytes_written,
+            elapsed=result.elapsed,
+        )
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._inserter.cancel()
+        except Exception:  # noqa: S110 - the engine already aborted it
+            pass
+        self._engine.reset()
+
+    def feed_all(self, chunks: Iterator[bytes]) -> QueryResult:
+        for chunk in chunks:
+            self.append(chunk)
+        return self.finish()

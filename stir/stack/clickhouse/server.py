@@ -1,0 +1,69 @@
+"""The embedded ClickHouse server process: one chDB engine, its protocol listeners on loopback.
+
+Run as `python -m stir.stack.clickhouse --data-dir DIR --http-port 8123 [--native-port 9000]`.
+The password, when there is one, comes from the environment variable STIR_CLICKHOUSE_PASSWORD so
+that it never shows in the process list. `stir stack up` starts this process; tests start it
+directly on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from stir.stack.clickhouse.engine import Engine
+from stir.stack.clickhouse.http import HttpFrontEnd
+
+log = logging.getLogger("stir.clickhouse")
+
+PASSWORD_ENV = "STIR_CLICKHOUSE_PASSWORD"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m stir.stack.clickhouse",
+        description="Embedded ClickHouse (chDB) speaking ClickHouse's HTTP and native protocols.",
+    )
+    parser.add_argument("--data-dir", type=Path, required=True, help="where tables persist")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
+    parser.add_argument("--http-port", type=int, default=8123)
+    parser.add_argument("--native-port", type=int, default=0, help="0 disables the native port")
+    parser.add_argument("--user", default="default")
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    engine = Engine(args.data_dir)
+    await engine.start()
+    password = os.environ.get(PASSWORD_ENV, "")
+    front_ends = [HttpFrontEnd(engine, args.host, args.http_port, args.user, password)]
+    if args.native_port:
+        from stir.stack.clickhouse.native import NativeFrontEnd
+
+        front_ends.append(NativeFrontEnd(engine, args.host, args.native_port, args.user, password))
+    for front_end in front_ends:
+        await front_end.start()
+    log.info("ClickHouse %s (chDB) ready, data in %s", engine.version, args.data_dir)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    for front_end in front_ends:
+        await front_end.stop()
+    await engine.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
