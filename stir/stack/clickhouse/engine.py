@@ -219,16 +219,37 @@ class ResultStream:
             pass
         self._engine.reset()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Fetch on the engine thread, yield on the event loop; cancels on early exit."""
+    def fetch_at_least(self, min_bytes: int) -> bytes | None:
+        """Several engine chunks joined, so that one thread hop moves about `min_bytes`."""
+        parts: list[bytes] = []
+        size = 0
+        while size < min_bytes:
+            chunk = self.fetch()
+            if chunk is None:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def chunks(self, min_bytes: int = 1 << 20) -> AsyncIterator[bytes]:
+        """Fetch on the engine thread, yield on the event loop; cancels on early exit.
+
+        The next piece is fetched while the consumer sends the current one, so the engine and
+        the network overlap. Each piece holds whole engine blocks, about `min_bytes` of them.
+        """
+        ahead = asyncio.ensure_future(self._engine.call(self.fetch_at_least, min_bytes))
         try:
             while True:
-                chunk = await self._engine.call(self.fetch)
+                chunk = await ahead
                 if chunk is None:
                     return
-                if chunk:
-                    yield chunk
+                ahead = asyncio.ensure_future(self._engine.call(self.fetch_at_least, min_bytes))
+                yield chunk
         finally:
+            # Let an in-flight fetch finish (it runs on the engine thread) before closing.
+            await asyncio.gather(ahead, return_exceptions=True)
             await self._engine.call(self.close)
 
 
