@@ -85,3 +85,113 @@ def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseS
     server = start_clickhouse(tmp_path_factory.mktemp("clickhouse") / "data")
     yield server
     stop_process(server.process)
+
+
+# --- the stack's PostgreSQL and S3, started through `stir.stack` (owned by the stack module) ---
+
+
+def isolated_stir_env(cwd: Path, **values: str) -> pytest.MonkeyPatch:
+    """A MonkeyPatch whose environment has no STIR_* variable but `values`, run from `cwd`.
+
+    A developer's own settings (a running stack on the default ports, a DSN in their shell, a
+    .env in the repository) must not leak into tests; use as `with isolated_stir_env(...):`.
+    """
+    patch = pytest.MonkeyPatch()
+    for key in list(os.environ):
+        if key.upper().startswith("STIR_"):
+            patch.delenv(key)
+    for key, value in values.items():
+        patch.setenv(key, value)
+    patch.chdir(cwd)  # no stray .env file
+    return patch
+
+
+@dataclass
+class PostgresService:
+    """The embedded PostgreSQL 16, started by the stack module on a free port."""
+
+    dsn: str
+    port: int
+    state_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings that point Stir at this server."""
+        return {"STIR_POSTGRES_DSN": self.dsn}
+
+
+@dataclass
+class S3Service:
+    """The embedded S3 (moto) with its bucket, started by the stack module on a free port."""
+
+    endpoint_url: str
+    bucket: str
+    region: str
+    access_key_id: str
+    secret_access_key: str
+    state_dir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings that point Stir at this server (as an external one)."""
+        return {
+            "STIR_S3_ENDPOINT_URL": self.endpoint_url,
+            "STIR_S3_BUCKET": self.bucket,
+            "STIR_S3_REGION": self.region,
+            "STIR_S3_ACCESS_KEY_ID": self.access_key_id,
+            "STIR_S3_SECRET_ACCESS_KEY": self.secret_access_key,
+            "STIR_S3_EMBEDDED": "false",
+        }
+
+
+def _stack_service(state_dir: Path, name: str, **env: str):
+    """Settings from `env` alone, and the stack's service `name` under `state_dir`."""
+    from stir.settings import get_settings
+    from stir.stack.services import Stack
+
+    patch = isolated_stir_env(state_dir, STIR_STATE_DIR=str(state_dir), **env)
+    try:
+        settings = get_settings()
+    finally:
+        patch.undo()
+    return settings, Stack(settings).service(name)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresService]:
+    """One embedded PostgreSQL (database `stir`, user `stir`, trust on loopback) per session."""
+    state_dir = tmp_path_factory.mktemp("stack-postgres")
+    port = free_port()
+    settings, service = _stack_service(state_dir, "postgres", STIR_POSTGRES_PORT=str(port))
+    outcome = service.up(timeout=60)
+    assert outcome.ok, outcome.message
+    yield PostgresService(settings.postgres.effective_dsn(), port, state_dir)
+    service.down()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Service]:
+    """One embedded S3 server (moto) with the bucket `stir-staging` per session."""
+    state_dir = tmp_path_factory.mktemp("stack-s3")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    settings, service = _stack_service(state_dir, "s3", STIR_S3_ENDPOINT_URL=endpoint)
+    outcome = service.up(timeout=60)
+    assert outcome.ok, outcome.message
+    cfg = settings.s3
+    yield S3Service(
+        endpoint_url=cfg.endpoint_url,
+        bucket=cfg.bucket,
+        region=cfg.region,
+        access_key_id=cfg.access_key_id.get_secret_value(),
+        secret_access_key=cfg.secret_access_key.get_secret_value(),
+        state_dir=state_dir,
+    )
+    service.down()
+
+
+@pytest.fixture
+def stir_env(tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """No STIR_* variable set and an empty temporary current directory; set more with it."""
+    patch = isolated_stir_env(tmp_path)
+    yield patch
+    patch.undo()

@@ -1,0 +1,259 @@
+"""The `stir` command line.
+
+Exit codes follow dbt's and Prefect's CLIs: 0 success, 1 the operation failed, 2 a usage or
+configuration error (bad option, invalid environment variable). Every command group is a typer
+sub-app (`stir stack ...`); a new command is a function with `@app.command()` or a new
+sub-app added with `app.add_typer(...)`. Commands load settings with `load_settings()` and run
+their work inside `operation()`, which turns known errors into a message and an exit code
+instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from stir.settings import Settings, SettingsError, describe, get_settings
+from stir.stack.process import StackError, human_size, tail_lines
+from stir.stack.services import SERVICE_NAMES, Outcome, Stack
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (scripts, CI logs, tests) gets wide lines instead of 80-column wrapping.
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=200 if wide else None, highlight=False)
+
+
+app = typer.Typer(
+    name="stir",
+    help="Stir: serve ClickHouse analytics to a live application through PostgreSQL.",
+    no_args_is_help=True,
+    # Locals in a traceback could show secrets: never print them.
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+stack_app = typer.Typer(
+    help=(
+        "Run the embedded local stack (ClickHouse on chDB, S3 on moto, PostgreSQL 16) on "
+        "loopback. PIDs, logs and data live under STIR_STATE_DIR (default .stir). Services that "
+        "the settings point at real servers are checked, never started or stopped."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(stack_app, name="stack")
+
+
+def load_settings() -> Settings:
+    """Settings, or exit 2 with the message naming each invalid environment variable."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@contextlib.contextmanager
+def operation() -> Iterator[None]:
+    """Known failures become a message on stderr and their exit code, not a traceback."""
+    try:
+        yield
+    except SettingsError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except StackError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"stir {version('stir')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Stir: serve ClickHouse analytics to a live application through PostgreSQL.
+
+    Settings come from STIR_* environment variables and a .env file in the current directory;
+    `stir config` shows them. Exit codes: 0 success, 1 the operation failed, 2 a usage or
+    configuration error.
+    """
+
+
+@app.command("config")
+def config_command() -> None:
+    """Show the effective settings: each environment variable, its value and where it came from.
+
+    Secrets (passwords, keys, tokens, the password inside a DSN) are masked.
+    """
+    settings = load_settings()
+    table = Table(title="Stir settings", title_justify="left")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_column("source")
+    for row in describe(settings):
+        table.add_row(Text(row.env), Text(row.value), Text(row.source))
+    _console().print(table)
+
+
+# --- stir stack ---------------------------------------------------------------------------
+
+ServiceName = StrEnum("ServiceName", {name: name for name in SERVICE_NAMES})  # type: ignore[misc]
+
+
+@stack_app.command("up")
+def stack_up(
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each service to become healthy.", min=1)
+    ] = 60.0,
+) -> None:
+    """Start the embedded services in the background and wait until each one is healthy.
+
+    Harmless when they already run. Fails (exit 1) without starting anything when a port is
+    taken by another program, naming the setting that moves it. Data persists across down/up,
+    except the embedded S3's objects, which live in memory (S3 is a staging area only).
+    """
+    settings = load_settings()
+    with operation():
+        outcomes = Stack(settings).up(timeout=timeout)
+    _report(outcomes)
+    if not all(outcome.ok for outcome in outcomes):
+        _console(stderr=True).print(
+            "error: some services did not start; see above and `stir stack logs SERVICE`",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _report(outcomes: list[Outcome]) -> None:
+    """One line per service; failures (with their log tail) go to stderr."""
+    out, err = _console(), _console(stderr=True)
+    for outcome in outcomes:
+        console, mark = (out, "ok  ") if outcome.ok else (err, "FAIL")
+        console.print(f"{mark} {outcome.name:<11} {outcome.message}", markup=False)
+
+
+@stack_app.command("down")
+def stack_down(
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a clean stop before SIGKILL.", min=1)
+    ] = 30.0,
+) -> None:
+    """Stop the embedded services (data stays on disk). Harmless when they are not running."""
+    settings = load_settings()
+    with operation():
+        outcomes = Stack(settings).down(timeout=timeout)
+    _report(outcomes)
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Show each service: state, address, data size on disk and PID.
+
+    States: up, unhealthy (running but not answering), down, external-ok,
+    external-unreachable. Exit code 0 when every service is up or external-ok, else 1, so
+    scripts can run `stir stack status || stir stack up`.
+    """
+    settings = load_settings()
+    with operation():
+        rows = Stack(settings).status()
+    table = Table(title=f"Stir stack ({settings.state_dir})", title_justify="left")
+    for column in ("service", "state", "address", "data", "pid"):
+        table.add_column(column)
+    styles = {"up": "green", "external-ok": "green", "down": "yellow"}
+    for row in rows:
+        state = Text(row.state, style=styles.get(row.state, "red"))
+        if row.detail:
+            state.append(f" ({row.detail})", style="dim")
+        table.add_row(
+            Text(row.name),
+            state,
+            Text(row.address),
+            Text("-" if row.data_bytes is None else human_size(row.data_bytes)),
+            Text("-" if row.pid is None else str(row.pid)),
+        )
+    _console().print(table)
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@stack_app.command("logs")
+def stack_logs(
+    service: Annotated[
+        ServiceName | None,
+        typer.Argument(help="Only this service's log (default: every service)."),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("-n", "--lines", help="Lines to show from the end.", min=0)
+    ] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")
+    ] = False,
+) -> None:
+    """Print the end of the services' logs (like `tail -n N [-f]`)."""
+    settings = load_settings()
+    stack = Stack(settings)
+    names = [service.value] if service else list(SERVICE_NAMES)
+    files = {name: stack.log_file(name) for name in names}
+    prefix = len(names) > 1
+    for name, path in files.items():
+        for line in tail_lines(path, lines):
+            typer.echo(f"{name:<10} | {line}" if prefix else line)
+    if follow:
+        with contextlib.suppress(KeyboardInterrupt):
+            _follow(files, prefix)
+
+
+def _follow(files: dict[str, Path], prefix: bool) -> None:
+    """Poll the log files for appended lines; start again from the top if one is truncated."""
+    offsets = {name: (path.stat().st_size if path.exists() else 0) for name, path in files.items()}
+    pending = dict.fromkeys(files, b"")
+    while True:
+        for name, path in files.items():
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size < offsets[name]:
+                offsets[name] = 0
+            if size == offsets[name]:
+                continue
+            with path.open("rb") as handle:
+                handle.seek(offsets[name])
+                data = pending[name] + handle.read()
+                offsets[name] = handle.tell()
+            *complete, pending[name] = data.split(b"\n")
+            for raw in complete:
+                line = raw.decode(errors="replace")
+                typer.echo(f"{name:<10} | {line}" if prefix else line)
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    app()

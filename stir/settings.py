@@ -1,0 +1,392 @@
+"""Every address, port and secret Stir uses, as one typed object read from the environment.
+
+Each section is its own `BaseSettings` with a flat environment prefix (`STIR_CLICKHOUSE_HTTP_PORT`,
+`STIR_S3_BUCKET`, ...) so that a variable name is easy to guess from the table printed by
+`stir config`. Every section also reads a `.env` file in the current directory; real
+environment variables win over `.env`. Secrets are `SecretStr`, so they print as `**********`
+in reprs, logs and tracebacks.
+
+`get_settings()` validates every section and gathers all problems into one `SettingsError` whose
+message names the environment variable and the values it accepts, never echoing a secret. The
+CLI turns that error into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = ".env"
+MASK = "**********"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """Annotation metadata: how to describe a field's accepted values in an error message."""
+
+    text: str
+
+
+Port = Annotated[int, Field(ge=1, le=65535), Accepts("an integer port number from 1 to 65535")]
+Flag = Annotated[bool, Accepts("true or false (also 1/0, yes/no, on/off)")]
+Name = Annotated[str, Field(min_length=1), Accepts("a non-empty string")]
+
+
+class SettingsError(Exception):
+    """Invalid configuration: the message is meant for the user, and is free of secrets."""
+
+
+def _blank_to_none(value: Any) -> Any:
+    """An empty environment variable means "not set" for optional settings."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError("the URL has an invalid port") from exc
+    return value
+
+
+HttpUrl = Annotated[
+    str,
+    AfterValidator(_check_http_url),
+    Accepts("an http:// or https:// URL, e.g. http://127.0.0.1:4566"),
+]
+OptionalHttpUrl = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(lambda v: None if v is None else _check_http_url(v)),
+    Accepts("an http:// or https:// URL, or empty for none"),
+]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
+
+
+class _Section(BaseSettings):
+    """Common configuration of every section: flat prefix, `.env` file, unknown keys ignored.
+
+    `extra="ignore"` matters because one `.env` file holds the variables of every section (and
+    of other tools); each section picks out its own prefix.
+    """
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
+class ClickHouseSettings(_Section):
+    """The ClickHouse warehouse: our embedded chDB server by default, or a real one."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_CLICKHOUSE_")
+
+    host: Name = "127.0.0.1"
+    native_port: Port = 9000
+    http_port: Port = 8123
+    user: Name = "default"
+    password: SecretStr = SecretStr("")
+    database: Name = "default"
+    secure: Flag = Field(default=False, description="TLS to the server")
+    embedded: Flag = Field(
+        default=True,
+        description="true: `stir stack` runs the embedded chDB server; false: a real server",
+    )
+
+    @model_validator(mode="after")
+    def _embedded_is_local(self) -> ClickHouseSettings:
+        if self.embedded and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"STIR_CLICKHOUSE_HOST={self.host!r} needs STIR_CLICKHOUSE_EMBEDDED=false: "
+                "the embedded server listens on 127.0.0.1 only"
+            )
+        if self.embedded and self.secure:
+            raise ValueError(
+                "STIR_CLICKHOUSE_SECURE=true needs a real server (STIR_CLICKHOUSE_EMBEDDED=false):"
+                " the embedded server does not speak TLS"
+            )
+        return self
+
+    @property
+    def http_url(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"{scheme}://{self.host}:{self.http_port}"
+
+
+class S3Settings(_Section):
+    """The S3 staging area: moto's server on loopback by default, or real S3."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_S3_")
+
+    endpoint_url: HttpUrl = "http://127.0.0.1:4566"
+    bucket: Annotated[
+        str,
+        Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+        Accepts("an S3 bucket name: 3-63 characters of a-z, 0-9, '.' and '-'"),
+    ] = "stir-staging"
+    prefix: str = "stir"
+    region: Name = "us-east-1"
+    access_key_id: SecretStr = SecretStr("stir-local")
+    secret_access_key: SecretStr = SecretStr("stir-local-secret")
+    embedded: Flag = Field(default=True, description="true: `stir stack` runs moto's S3 server")
+
+    @model_validator(mode="after")
+    def _embedded_is_local(self) -> S3Settings:
+        if self.embedded:
+            parts = urlsplit(self.endpoint_url)
+            if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    f"STIR_S3_ENDPOINT_URL={self.endpoint_url!r} needs STIR_S3_EMBEDDED=false: "
+                    "the embedded S3 server listens on http://127.0.0.1 only"
+                )
+        return self
+
+    @property
+    def port(self) -> int:
+        """The port of the endpoint: where the embedded server listens."""
+        parts = urlsplit(self.endpoint_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+class PostgresSettings(_Section):
+    """The serving PostgreSQL: the embedded PostgreSQL 16 unless a DSN is given."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_POSTGRES_")
+
+    dsn: Annotated[
+        OptionalSecret,
+        Accepts(
+            "a URL such as postgresql://user:password@host:5432/db, or empty for the embedded one"
+        ),
+    ] = None
+    port: Port = 5432
+    user: Name = "stir"
+    database: Name = "stir"
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_is_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The error must not quote the value: a DSN usually carries a password.
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in ("postgres", "postgresql"):
+                raise ValueError("must start with postgresql:// or postgres://")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn is None
+
+    def effective_dsn(self) -> str:
+        """The DSN clients should use: the configured one, or the embedded server's.
+
+        The embedded server trusts connections from loopback, so its DSN has no password.
+        """
+        if self.dsn is not None:
+            return self.dsn.get_secret_value()
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+
+class SlackSettings(_Section):
+    """Alerts: sent to Slack when a token is set."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_SLACK_")
+
+    token: OptionalSecret = None
+    channel: Name = "#stir-alerts"
+    base_url: OptionalHttpUrl = Field(
+        default=None, description="Slack API base URL; tests point it at a local recorder"
+    )
+
+
+class PrefectSettings(_Section):
+    """Where flows are deployed and run."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_PREFECT_")
+
+    api_url: OptionalHttpUrl = Field(default=None, description="unset: Prefect's own setting")
+    work_pool: Name = "stir"
+
+
+class StackSettings(_Section):
+    """The embedded local stack: where its PIDs, logs and data live."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_")
+
+    state_dir: Annotated[Path, Accepts("a directory path")] = Path(".stir")
+
+
+class Settings(BaseModel):
+    """All of Stir's settings. Build it with `get_settings()`."""
+
+    clickhouse: ClickHouseSettings
+    s3: S3Settings
+    postgres: PostgresSettings
+    slack: SlackSettings
+    prefect: PrefectSettings
+    stack: StackSettings
+
+    @property
+    def state_dir(self) -> Path:
+        return self.stack.state_dir
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "clickhouse": ClickHouseSettings,
+    "s3": S3Settings,
+    "postgres": PostgresSettings,
+    "slack": SlackSettings,
+    "prefect": PrefectSettings,
+    "stack": StackSettings,
+}
+
+
+def get_settings() -> Settings:
+    """Read and validate every section; raise `SettingsError` listing every invalid variable.
+
+    Not cached: it reads the environment and `.env` afresh, which is cheap and lets tests and
+    long-running processes see changes.
+    """
+    sections: dict[str, _Section] = {}
+    problems: list[str] = []
+    for name, cls in SECTIONS.items():
+        try:
+            sections[name] = cls()
+        except ValidationError as exc:
+            problems.extend(_describe_errors(cls, exc))
+    if problems:
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+    return Settings(**sections)
+
+
+def _accepts(cls: type[_Section], field: str) -> str | None:
+    info = cls.model_fields.get(field)
+    if info is None:
+        return None
+    for item in info.metadata:
+        if isinstance(item, Accepts):
+            return item.text
+    return None
+
+
+def _is_secret(cls: type[_Section], field: str) -> bool:
+    info = cls.model_fields.get(field)
+    return info is not None and "SecretStr" in repr(info.annotation)
+
+
+def _describe_errors(cls: type[_Section], exc: ValidationError) -> list[str]:
+    """One line per error: `ENV_VAR='value' is invalid (reason); expected <accepted values>`."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error.get("loc") or ()
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a cross-field check: its message already names the variables
+            lines.append(reason)
+            continue
+        field = str(loc[0])
+        env = cls.env_name(field)
+        shown = "" if _is_secret(cls, field) else f"={error.get('input')!r}"
+        accepted = _accepts(cls, field)
+        if accepted and error.get("type") != "value_error":
+            # pydantic's own reason ("Input should be a valid integer...") adds nothing here.
+            lines.append(f"{env}{shown} is invalid; expected {accepted}")
+        elif accepted:
+            lines.append(f"{env}{shown} is invalid: {reason}; expected {accepted}")
+        else:
+            lines.append(f"{env}{shown} is invalid: {reason}")
+    return lines
+
+
+# --- showing settings without their secrets -------------------------------------------------
+
+
+def mask_url(url: str) -> str:
+    """Mask the password of a URL (`scheme://user:pw@host`) and any `password=` query value."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(k, MASK if re.search("pass|secret|token", k, re.I) else v) for k, v in pairs],
+            safe="*",
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One line of `stir config`: the variable, its value as safe to print, where it came from."""
+
+    env: str
+    value: str
+    source: str
+
+
+def _source(env: str, dotenv: dict[str, str | None]) -> str:
+    # pydantic-settings matches names case-insensitively by default; mirror it.
+    if any(key.upper() == env for key in os.environ):
+        return "env"
+    if any(key.upper() == env for key in dotenv):
+        return ENV_FILE
+    return "default"
+
+
+def _display(value: Any, field: str) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        if not secret:
+            return "(empty)"
+        return mask_url(secret) if field == "dsn" else MASK
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return str(value)
+
+
+def describe(settings: Settings) -> list[SettingRow]:
+    """The effective settings as rows safe to print: every secret masked."""
+    dotenv = dotenv_values(ENV_FILE) if Path(ENV_FILE).is_file() else {}
+    rows = []
+    for name, cls in SECTIONS.items():
+        section = getattr(settings, name)
+        for field in cls.model_fields:
+            env = cls.env_name(field)
+            rows.append(
+                SettingRow(env, _display(getattr(section, field), field), _source(env, dotenv))
+            )
+    return rows
