@@ -26,7 +26,7 @@ import chdb.session
 import clickhouse_connect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_line, timed  # noqa: E402
+from _common import machine_line, timed
 
 GENERATE = (
     "SELECT number AS id, toString(number) AS name, number * 0.5 AS score, "
@@ -142,7 +142,7 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
         local.close()
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)  # noqa: S607
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
 
 if __name__ == "__main__":

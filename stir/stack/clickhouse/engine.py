@@ -10,6 +10,7 @@ settings never leak into another's query.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import chdb.session
+
+from stir.clickhouse import quote_identifier
 
 _CODE_RE = re.compile(r"Code: (\d+)\. ")
 _STREAM_PREFIX_RE = re.compile(r"^(Streaming query failed|Streaming insert \w+ failed): ")
@@ -61,10 +64,6 @@ class StatementContext:
     database: str = "default"
     settings: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
-
-
-def quote_identifier(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 def setting_literal(value: str) -> str:
@@ -129,10 +128,8 @@ class Engine:
     def reset(self) -> None:
         """Undo the settings of the last statement so that the next one starts clean."""
         for name in sorted(self._changed_settings):
-            try:
+            with contextlib.suppress(EngineError):
                 self._run(f"SET {name} = DEFAULT")
-            except EngineError:
-                pass
         self._changed_settings.clear()
 
     def _run(self, sql: str, fmt: str = "TabSeparated", params: Mapping[str, str] | None = None):
@@ -213,10 +210,9 @@ class ResultStream:
         if self._closed:
             return
         self._closed = True
-        try:
+        # Cancelling a finished stream may complain; there is nothing to undo then.
+        with contextlib.suppress(Exception):
             self._stream.cancel()
-        except Exception:  # noqa: S110 - cancelling a finished stream may complain; nothing to undo
-            pass
         self._engine.reset()
 
     def fetch_at_least(self, min_bytes: int) -> bytes | None:
@@ -287,10 +283,8 @@ class InsertStream:
         if self._done:
             return
         self._done = True
-        try:
+        with contextlib.suppress(Exception):  # the engine may have aborted it already
             self._inserter.cancel()
-        except Exception:  # noqa: S110 - the engine already aborted it
-            pass
         self._engine.reset()
 
     def feed_all(self, chunks: Iterator[bytes]) -> QueryResult:

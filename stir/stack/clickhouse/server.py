@@ -20,7 +20,7 @@ from stir.stack.clickhouse.http import HttpFrontEnd
 
 log = logging.getLogger("stir.clickhouse")
 
-PASSWORD_ENV = "STIR_CLICKHOUSE_PASSWORD"
+PASSWORD_ENV = "STIR_CLICKHOUSE_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
