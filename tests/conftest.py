@@ -52,8 +52,11 @@ class ClickHouseServer:
         return f"http://{self.host}:{self.http_port}"
 
 
-def start_clickhouse(data_dir: Path, password: str = "") -> ClickHouseServer:
-    http_port, native_port = free_port(), free_port()
+def start_clickhouse(
+    data_dir: Path, password: str = "", http_port: int = 0, native_port: int = 0
+) -> ClickHouseServer:
+    """Start a server; ports default to free ones (pass them to restart on the same ports)."""
+    http_port, native_port = http_port or free_port(), native_port or free_port()
     log = data_dir.parent / f"{data_dir.name}.log"
     env = {**os.environ, "STIR_CLICKHOUSE_PASSWORD": password}
     process = subprocess.Popen(
@@ -61,12 +64,14 @@ def start_clickhouse(data_dir: Path, password: str = "") -> ClickHouseServer:
             sys.executable, "-m", "stir.stack.clickhouse",
             "--data-dir", str(data_dir),
             "--http-port", str(http_port),
+            "--native-port", str(native_port),
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
     )  # fmt: skip
     wait_for_port(http_port, process, log)
+    wait_for_port(native_port, process, log)  # the native listener starts after the HTTP one
     return ClickHouseServer("127.0.0.1", http_port, native_port, password, data_dir, process)
 
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +179,22 @@ class Engine:
             self.reset()
             raise EngineError(str(exc)) from None
         return InsertStream(self, inserter)
+
+    def set_progress_callback(self, callback: Callable[[Mapping[str, int]], None] | None) -> None:
+        """Send chDB's progress reports for the statements that follow to `callback`; None stops.
+
+        chDB calls it on the engine thread, about every 100 ms while a statement runs and once
+        when it ends, with counters that grow within one statement: read_rows, read_bytes,
+        total_rows_to_read, written_rows, written_bytes, elapsed_ns. Unlike a chunk's
+        rows_read() (the rows of the result), read_rows counts what the statement scanned, which
+        is what a server's Progress reports. Set and clear it while holding `lock`.
+        """
+        # chDB exposes the hook on its connection object, not on Session; without it (another
+        # chDB build) there is simply no progress to report.
+        connection = getattr(self.session, "_conn", None)
+        setter = getattr(connection, "set_progress_callback", None)
+        if setter is not None:
+            setter(callback)
 
 
 class ResultStream:
