@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import chdb.session
 import clickhouse_connect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_line, timed
+from _common import best_of, machine_line, start_embedded_clickhouse
 
 GENERATE = (
     "SELECT number AS id, toString(number) AS name, number * 0.5 AS score, "
@@ -40,42 +38,8 @@ TABLE_DDL = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stir.stack.clickhouse", "--data-dir", str(data_dir),
-         "--http-port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return process, port
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the embedded ClickHouse did not start within 60 s")
-
-
 def rate(rows: int, nbytes: int, seconds: float) -> str:
     return f"{rows / seconds / 1e6:7.2f} M rows/s {nbytes / seconds / 2**20:8.1f} MiB/s"
-
-
-def best_of(runs: int, fn) -> tuple[float, int]:
-    """Fastest of `runs` runs (the least disturbed by a noisy machine) and its byte count."""
-    best, nbytes = float("inf"), 0
-    for _ in range(runs):
-        with timed() as t:
-            nbytes = fn()
-        best = min(best, t["seconds"])
-    return best, nbytes
 
 
 def main() -> None:
@@ -86,7 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stir-bench-"))
-    process, port = start_server(workdir / "server")
+    server = start_embedded_clickhouse(workdir / "server")
+    port = server.http_port
     local = chdb.session.Session(str(workdir / "local"))
     try:
         client = clickhouse_connect.get_client(host="127.0.0.1", port=port, compress=False)
@@ -139,8 +104,7 @@ def main() -> None:
             verdict = "meets" if ratio >= 0.70 else "MISSES"
             print(f"{kind}: endpoint keeps {ratio:.0%} of in-process ({verdict} the 70% goal)")
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
         local.close()
         subprocess.run(["rm", "-rf", str(workdir)], check=False)
 
