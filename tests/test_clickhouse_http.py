@@ -464,6 +464,25 @@ def test_insert_with_a_malformed_row_changes_nothing(http: httpx.Client, rows: i
     assert query(http, f"SELECT count() FROM {table}") == f"{rows + 1}\n"
 
 
+def test_insert_violating_a_constraint_is_an_error_and_changes_nothing(
+    http: httpx.Client,
+) -> None:
+    """chDB's streaming insert reports success here and drops the rows; the endpoint must not."""
+    table = "constrained"
+    post(http, f"DROP TABLE IF EXISTS {table}")
+    post(
+        http,
+        f"CREATE TABLE {table} (id UInt64, name String, CONSTRAINT positive CHECK id > 0) "
+        "ENGINE = MergeTree ORDER BY id",
+    )
+    post(http, f"INSERT INTO {table} VALUES (1, 'kept')")
+    response = http.post(
+        "/", params={"query": f"INSERT INTO {table} FORMAT CSV"}, content=b"2,ok\n0,bad\n"
+    )
+    assert_error(response, 469, 500)  # VIOLATED_CONSTRAINT
+    assert rows_of(http, table) == [(1, "kept")]
+
+
 def test_get_with_a_modifying_statement_is_readonly(http: httpx.Client) -> None:
     table = make_table(http, "readonly")
     for sql in (

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import chdb.session
 
@@ -66,11 +68,18 @@ class StatementContext:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
+def string_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def file_function(path: str, fmt: str) -> str:
+    """`file(path, format)`: the table function that reads a spooled insert."""
+    return f"file({string_literal(path)}, {string_literal(fmt)})"
+
+
 def setting_literal(value: str) -> str:
     """A SET value: numbers as they are, everything else as a quoted string literal."""
-    if _NUMBER_RE.match(value):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return value if _NUMBER_RE.match(value) else string_literal(value)
 
 
 class Engine:
@@ -307,3 +316,36 @@ class InsertStream:
         for chunk in chunks:
             self.append(chunk)
         return self.finish()
+
+
+class InsertSpool:
+    """A temporary file holding an INSERT's data until one statement loads it.
+
+    Every front end inserts client data this way — spool, then `INSERT ... SELECT ... FROM
+    file(path, format)` as one statement — rather than through chDB's streaming insert, because
+    that one loses every error raised after parsing (constraints, DEFAULT/MATERIALIZED
+    expressions, materialized views): it reports success while rows are dropped or half applied.
+    A side benefit: the engine is free for other clients while a slow client uploads.
+    """
+
+    def __init__(self) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="stir-insert-", suffix=".data")
+        self._file: BinaryIO | None = os.fdopen(handle, "wb")
+
+    async def write(self, data: bytes) -> None:
+        assert self._file is not None
+        await asyncio.to_thread(self._file.write, data)
+
+    async def close(self) -> None:
+        if self._file is not None:
+            await asyncio.to_thread(self._file.close)
+            self._file = None
+
+    def __enter__(self) -> InsertSpool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None:
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)

@@ -35,7 +35,13 @@ import lz4.frame
 import zstandard
 from aiohttp import web
 
-from stir.stack.clickhouse.engine import Engine, EngineError, StatementContext
+from stir.stack.clickhouse.engine import (
+    Engine,
+    EngineError,
+    InsertSpool,
+    StatementContext,
+    file_function,
+)
 
 log = logging.getLogger("stir.clickhouse.http")
 
@@ -721,21 +727,21 @@ class HttpFrontEnd:
     ) -> web.Response:
         if not _ATOMIC_INSERT_SETTINGS.keys() & context.settings.keys():
             context.settings = {**_ATOMIC_INSERT_SETTINGS, **context.settings}
-        inserter = await self.engine.call(self.engine.open_insert, statement, fmt, context)
-        try:
+        # The data is spooled while it arrives, then loaded by one statement; see `InsertSpool`
+        # for why not chDB's streaming insert.
+        with InsertSpool() as spool:
             pending = data
             if body is not None:
                 async for chunk in body:
                     pending += chunk
                     if len(pending) >= _INSERT_FLUSH_BYTES:
-                        await self.engine.call(inserter.append, pending)
+                        await spool.write(pending)
                         pending = b""
             if pending:
-                await self.engine.call(inserter.append, pending)
-            result = await self.engine.call(inserter.finish)
-        except BaseException:
-            await self.engine.call(inserter.cancel)
-            raise
+                await spool.write(pending)
+            await spool.close()
+            load = f"{statement} SELECT * FROM {file_function(spool.path, fmt)}"
+            result = await self.engine.call(self.engine.execute, load, fmt, context)
         headers = self._headers(query_id, tag, fmt)
         headers["X-ClickHouse-Summary"] = self._summary(
             0, 0, result.rows_written, result.bytes_written, result.elapsed

@@ -21,13 +21,16 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Generator, Mapping, Sequence
-from typing import BinaryIO
 
-from stir.stack.clickhouse.engine import Engine, EngineError, ResultStream, StatementContext
+from stir.stack.clickhouse.engine import (
+    Engine,
+    EngineError,
+    InsertSpool,
+    ResultStream,
+    StatementContext,
+)
 from stir.stack.clickhouse.native_blocks import (
     EMPTY_BLOCK,
     BlockLayout,
@@ -476,7 +479,7 @@ class NativeConnection:
         started = time.monotonic_ns()
         await self._send(self._data(header_block(columns, custom_flags=self.custom_flags)))
         self._insert_pending = True
-        with _Spool() as spool:
+        with InsertSpool() as spool:
             names: list[str] | None = None
             while True:
                 packet = await self.inbuf.read_varint()
@@ -726,32 +729,6 @@ class _ProgressTracker:
             written_bytes=latest["written_bytes"] - before["written_bytes"],
             elapsed_ns=elapsed_ns,
         )
-
-
-class _Spool:
-    """A temporary Native file holding an INSERT's blocks until the statement runs."""
-
-    def __init__(self) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="stir-native-insert-", suffix=".native")
-        self._file: BinaryIO | None = os.fdopen(handle, "wb")
-
-    async def write(self, data: bytes) -> None:
-        assert self._file is not None
-        await asyncio.to_thread(self._file.write, data)
-
-    async def close(self) -> None:
-        if self._file is not None:
-            await asyncio.to_thread(self._file.close)
-            self._file = None
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._file is not None:
-            self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
 
 
 class _Sent:

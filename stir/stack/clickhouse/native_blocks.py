@@ -42,7 +42,7 @@ class Buffer(Protocol):
 
 @dataclass
 class Cursor:
-    """A position in a buffer that is already complete."""
+    """A buffer and a position in it: complete engine output, or a buffer the caller grows."""
 
     buf: bytes | bytearray
     pos: int = 0

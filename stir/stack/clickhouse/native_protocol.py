@@ -559,13 +559,21 @@ def unquote(value: str) -> str:
         return value
     out = []
     i, end = 1, len(value) - 1
-    escapes = {"b": "\b", "f": "\f", "r": "\r", "n": "\n", "t": "\t", "0": "\0", "a": "\a"}
-    escapes["v"] = "\v"
+    escapes = {
+        "b": "\b",
+        "f": "\f",
+        "r": "\r",
+        "n": "\n",
+        "t": "\t",
+        "0": "\0",
+        "a": "\a",
+        "v": "\v",
+    }
     while i < end:
         ch = value[i]
         if ch == "\\" and i + 1 < end:
             nxt = value[i + 1]
-            if nxt == "x" and i + 3 < end + 1:
+            if nxt == "x" and i + 4 <= end:  # \xHH
                 try:
                     out.append(chr(int(value[i + 2 : i + 4], 16)))
                     i += 4

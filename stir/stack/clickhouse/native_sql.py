@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from stir.clickhouse import quote_identifier
+from stir.stack.clickhouse.engine import file_function
 from stir.stack.clickhouse.native_protocol import unquote
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -116,7 +117,7 @@ class InsertStatement:
         """The INSERT that loads the client's blocks, spooled to a Native file at `path`."""
         columns = ", ".join(quote_identifier(name) for name in column_names)
         head = f"INSERT INTO {self.target} ({columns}) {self.settings}".rstrip()
-        return f"{head} SELECT {columns} FROM file({string_literal(path)}, 'Native')"
+        return f"{head} SELECT {columns} FROM {file_function(path, 'Native')}"
 
     def sample_query(self) -> str:
         """A query whose (empty) result has the columns the client must send."""
@@ -224,7 +225,3 @@ def parse_use(sql: str) -> str | None:
     if len(tokens) == 2 and tokens[0].is_word("USE") and tokens[1].kind in ("word", "quoted"):
         return identifier(tokens[1])
     return None
-
-
-def string_literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
