@@ -63,9 +63,10 @@ async def test_ddl_insert_and_parameterised_read(client: ClickHouse) -> None:
     )
     assert rows == [(2, None)]
     assert await client.fetch_value("SELECT count() FROM people") == 3
-    assert await client.fetch_value(
-        "SELECT name FROM people WHERE id = {id:UInt64}", {"id": 3}
-    ) == "Zoë"
+    assert (
+        await client.fetch_value("SELECT name FROM people WHERE id = {id:UInt64}", {"id": 3})
+        == "Zoë"
+    )
 
 
 async def test_two_servers_from_settings_alone(
