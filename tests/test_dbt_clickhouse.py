@@ -1,4 +1,5 @@
-"""dbt-clickhouse over HTTP against the embedded ClickHouse: the dbt CLI, as a user runs it.
+"""dbt-clickhouse against the embedded ClickHouse: the dbt CLI, as a user runs it, once with
+`driver: http` (clickhouse-connect) and once with `driver: native` (clickhouse-driver).
 
 The project in tests/dbt_conformance has a seed, a view, an incremental and a table model with
 schema tests. The source table is created here; dbt writes its target and logs to a temporary
@@ -33,8 +34,14 @@ ORDERS = [
 ]
 
 
+@pytest.fixture(scope="module", params=["http", "native"])
+def driver(request: pytest.FixtureRequest) -> str:
+    """The dbt-clickhouse driver: every test below runs once per protocol."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def client(clickhouse: ClickHouseServer) -> Iterator[Client]:
+def client(clickhouse: ClickHouseServer, driver: str) -> Iterator[Client]:
     """A fresh source table with three orders, and no trace of an earlier dbt run."""
     ch = clickhouse_connect.get_client(host=clickhouse.host, port=clickhouse.http_port)
     ch.command(f"DROP DATABASE IF EXISTS {SCHEMA}")
@@ -80,13 +87,18 @@ class Dbt:
 
 @pytest.fixture(scope="module")
 def dbt(
-    clickhouse: ClickHouseServer, client: Client, tmp_path_factory: pytest.TempPathFactory
+    clickhouse: ClickHouseServer,
+    client: Client,
+    driver: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Dbt:
-    work = tmp_path_factory.mktemp("dbt")
+    work = tmp_path_factory.mktemp(f"dbt-{driver}")
+    port = clickhouse.http_port if driver == "http" else clickhouse.native_port
     env = {
         **os.environ,
         "DBT_CLICKHOUSE_HOST": clickhouse.host,
-        "DBT_CLICKHOUSE_PORT": str(clickhouse.http_port),
+        "DBT_CLICKHOUSE_DRIVER": driver,
+        "DBT_CLICKHOUSE_PORT": str(port),
         "DBT_TARGET_PATH": str(work / "target"),
         "DBT_LOG_PATH": str(work / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -100,7 +112,7 @@ def built(dbt: Dbt) -> subprocess.CompletedProcess[str]:
     return dbt("build")
 
 
-def test_dbt_debug_connects_over_http(dbt: Dbt) -> None:
+def test_dbt_debug_connects(dbt: Dbt) -> None:
     debug = dbt("debug")
     assert debug.returncode == 0, debug.stdout
     assert "Connection test: [OK connection ok]" in debug.stdout
