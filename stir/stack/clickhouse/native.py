@@ -10,7 +10,8 @@ What a query turns into:
 
 - `USE db`, `SET ...`: handled here, per connection (the engine session is shared);
 - `INSERT INTO t ... VALUES` without rows: the sample block goes to the client, the client's Data
-  blocks go to the engine's streaming insert as Native bytes, until the empty block;
+  blocks are spooled as Native bytes until the empty block, then loaded by one statement
+  (`engine.InsertSpool` says why);
 - anything else: a streaming SELECT when chDB can stream it, else a one-shot execution whose
   Native result is sent as blocks.
 """
