@@ -244,9 +244,15 @@ class ClickHouse:
         """Rows of a read-only query; retried on connection errors."""
         return await self._call(query, params, settings, retry=True)
 
-    async def fetch_value(self, query: str, params: Mapping[str, Any] | None = None) -> Any:
+    async def fetch_value(
+        self,
+        query: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Any:
         """The single value of a one-row, one-column query (None when there is no row)."""
-        rows = await self.fetch(query, params)
+        rows = await self.fetch(query, params, settings=settings)
         return rows[0][0] if rows else None
 
     async def insert(

@@ -165,3 +165,20 @@ async def test_time_limit_stops_a_long_statement(second_server: ClickHouseServer
         with pytest.raises(ClickHouseError) as caught:
             await ch.fetch("SELECT count() FROM numbers(100000000000) WHERE sleepEachRow(0) = 0")
     assert caught.value.code == 159  # TIMEOUT_EXCEEDED
+
+
+async def test_long_statements_report_progress_in_the_log(
+    second_server: ClickHouseServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="stir.clickhouse")
+    async with ClickHouse(settings_for(second_server), progress_interval=0) as ch:
+        total = await ch.fetch_value(
+            "SELECT sum(number) FROM numbers({n:UInt64})",
+            {"n": 200_000_000},
+            settings={"max_block_size": 65_536},
+        )
+    assert total == 199_999_999 * 200_000_000 // 2
+    reports = [r.getMessage() for r in caplog.records if "rows" in r.getMessage()]
+    assert reports, "no progress was logged"
+    assert "SELECT sum(number) FROM numbers" in reports[-1]
+    assert PASSWORD not in " ".join(reports)
