@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from _common import machine_line, timed
+from _common import EmbeddedClickHouse, free_port, machine_line, start_embedded_clickhouse, timed
 
 from stir.clickhouse import ClickHouse
 from stir.settings import get_settings
@@ -36,43 +35,13 @@ from stir.stack.services import Stack
 MEMORY_LIMIT_MB = 500
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the embedded ClickHouse exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the embedded ClickHouse did not start within 60 s")
-
-
-def start_servers(root: Path) -> tuple[dict[str, str], subprocess.Popen, Stack]:
+def start_servers(root: Path) -> tuple[dict[str, str], EmbeddedClickHouse, Stack]:
     """ClickHouse (own process), S3 and PostgreSQL (through the stack module) on free ports."""
-    http_port, native_port = free_port(), free_port()
-    clickhouse = subprocess.Popen(
-        [sys.executable, "-m", "stir.stack.clickhouse", "--data-dir", str(root / "clickhouse"),
-         "--http-port", str(http_port), "--native-port", str(native_port)],
-        stdout=(root / "clickhouse.log").open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    wait_for_port(native_port, clickhouse)
+    clickhouse = start_embedded_clickhouse(root / "clickhouse", native=True)
     env = {
         "STIR_STATE_DIR": str(root / "stack"),
-        "STIR_CLICKHOUSE_HTTP_PORT": str(http_port),
-        "STIR_CLICKHOUSE_NATIVE_PORT": str(native_port),
+        "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
+        "STIR_CLICKHOUSE_NATIVE_PORT": str(clickhouse.native_port),
         "STIR_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "STIR_POSTGRES_PORT": str(free_port()),
     }
@@ -83,6 +52,7 @@ def start_servers(root: Path) -> tuple[dict[str, str], subprocess.Popen, Stack]:
     for name in ("s3", "postgres"):
         outcome = stack.service(name).up(timeout=60)
         if not outcome.ok:
+            clickhouse.stop()
             raise SystemExit(f"{name} did not start: {outcome.message}")
     return env, clickhouse, stack
 
@@ -149,7 +119,7 @@ def main() -> None:
             for scale in options.scales:
                 seconds, peak_mb, text = run_seed(["--scale", scale], env)
                 rows = asyncio.run(raw_rows())
-                server_gb = peak_rss_gib(clickhouse.pid)
+                server_gb = peak_rss_gib(clickhouse.process.pid)
                 incr_seconds, incr_mb, incr_text = run_seed(
                     ["--increment", "--hours", str(options.increment_hours)], env
                 )
@@ -164,8 +134,7 @@ def main() -> None:
                 if max(peak_mb, incr_mb) > MEMORY_LIMIT_MB:
                     print(f"  over the {MEMORY_LIMIT_MB} MB limit:\n{text}")
         finally:
-            clickhouse.terminate()
-            clickhouse.wait(timeout=60)
+            clickhouse.stop()
             for name in ("postgres", "s3"):
                 stack.service(name).down()
 

@@ -10,11 +10,14 @@ instead of a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -253,6 +256,147 @@ def _follow(files: dict[str, Path], prefix: bool) -> None:
                 line = raw.decode(errors="replace")
                 typer.echo(f"{name:<10} | {line}" if prefix else line)
         time.sleep(0.5)
+
+
+# --- stir seed ----------------------------------------------------------------------------
+
+SeedScale = StrEnum("SeedScale", {name: name for name in ("xs", "s", "m", "l")})  # type: ignore[misc]
+
+
+@app.command("seed")
+def seed_command(
+    scale: Annotated[
+        SeedScale | None,
+        typer.Option(
+            help="How much data: xs ~1k profiles (tests), s ~20k, m ~200k (~10 M post "
+            "snapshots), l ~2 M (~100 M post snapshots); default xs.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="The seed: the same seed gives the same data; default 42.",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
+    anchor: Annotated[
+        str,
+        typer.Option(help="The date (YYYY-MM-DD, UTC) the 90 days of history end at."),
+    ] = "2026-01-01",
+    increment: Annotated[
+        bool,
+        typer.Option(
+            "--increment",
+            help="Append the next batch (new scrapes, posts, logs, orders) to the seeded data "
+            "instead of starting over; repeatable. Uses the seed and scale of the base seed.",
+        ),
+    ] = False,
+    hours: Annotated[
+        float,
+        typer.Option(help="With --increment: the time the batch covers, in hours.", min=0.001),
+    ] = 1.0,
+    schema_only: Annotated[
+        bool,
+        typer.Option(
+            "--schema-only",
+            help="Only create the raw databases and tables (ClickHouse and PostgreSQL); "
+            "idempotent, touches no data.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Allow seeding servers that are not the embedded local stack."
+        ),
+    ] = False,
+) -> None:
+    """Create the raw source tables and fill them with realistic, deterministic data.
+
+    A base seed empties every raw table (ClickHouse raw_* databases, PostgreSQL schema coffee)
+    and the S3 drops, then generates 90 days of Instagram, YouTube, Beat, Coffee, Shopify and
+    Vidooly data inside ClickHouse. --increment appends one more batch. The tables are
+    described in docs/sources.md.
+    """
+    # Imported here: the seeder pulls in boto3 and asyncpg, which `stir --help` does not need.
+    from stir.clickhouse import ClickHouseError
+    from stir.sources.seed import Seeder, SeedError, StepEvent, guard_servers, summarize
+
+    err = _console(stderr=True)
+    if increment and schema_only:
+        err.print("error: --increment and --schema-only exclude each other", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    if increment and (scale is not None or seed is not None):
+        err.print(
+            "error: --increment continues the seeded data with its own seed and scale; "
+            "it takes no --scale or --seed",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        anchor_date = date.fromisoformat(anchor)
+    except ValueError:
+        err.print(f"error: --anchor {anchor!r} is not a date like 2026-01-01", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    settings = load_settings()
+    out = _console()
+
+    def show(event: StepEvent) -> None:
+        position = f"[{event.index:>2}/{event.total}]"
+        if event.seconds is None:
+            out.print(f"{position} {event.name:<10} {event.description} ...", markup=False)
+            return
+        rows = "" if event.rows is None else f"  {event.rows:>13,} rows"
+        out.print(f"{position} {event.name:<10} done in {event.seconds:7.1f} s{rows}", markup=False)
+
+    # Long statements log their progress (rows read so far) every few seconds.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("           %(message)s"))
+    client_log = logging.getLogger("stir.clickhouse")
+    client_log.addHandler(handler)
+    client_log.setLevel(logging.INFO)
+    seeder = Seeder(settings, on_step=show)
+    try:
+        if schema_only:
+            # Creating what is missing destroys nothing: allowed on any server.
+            asyncio.run(seeder.apply_schema())
+            out.print("raw schemas applied (ClickHouse raw_* databases, PostgreSQL coffee)")
+            return
+        guard_servers(settings, force)
+        if increment:
+            result = asyncio.run(seeder.increment(timedelta(hours=hours)))
+        else:
+            result = asyncio.run(
+                seeder.seed(
+                    scale.value if scale else "xs", 42 if seed is None else seed, anchor_date
+                )
+            )
+    except SeedError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+    except ClickHouseError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        client_log.removeHandler(handler)
+
+    out.print(
+        f"batch {result.batch}: seed {result.seed}, scale {result.scale}, data ingested from "
+        f"{result.window_lo:%Y-%m-%d %H:%M} to {result.window_hi:%Y-%m-%d %H:%M} UTC",
+        markup=False,
+    )
+    table = Table()
+    table.add_column("raw table")
+    table.add_column("rows", justify="right")
+    for name, rows in summarize(result.table_rows):
+        table.add_row(Text(name), Text(f"{rows:,}"))
+    out.print(table)
+    rate = result.rows_written / result.seconds if result.seconds else 0.0
+    out.print(
+        f"{result.rows_written:,} rows written in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
+        markup=False,
+    )
 
 
 if __name__ == "__main__":
