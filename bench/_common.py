@@ -13,6 +13,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# The benchmark table: 4 columns of common types, filled from numbers().
+TABLE_DDL = (
+    "CREATE TABLE {table} (id UInt64, name String, score Float64, day Date) "
+    "ENGINE = MergeTree ORDER BY id"
+)
+GENERATE = (
+    "SELECT number AS id, toString(number) AS name, number * 0.5 AS score, "
+    "toDate('2024-01-01') + (number % 365) AS day FROM numbers({rows})"
+)
+
 
 def machine_line() -> str:
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

@@ -24,18 +24,10 @@ import chdb.session
 import clickhouse_connect
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_of, machine_line, start_embedded_clickhouse
+from _common import GENERATE, TABLE_DDL, best_of, machine_line, start_embedded_clickhouse
 
-GENERATE = (
-    "SELECT number AS id, toString(number) AS name, number * 0.5 AS score, "
-    "toDate('2024-01-01') + (number % 365) AS day FROM numbers({rows})"
-)
 # The select reads a MergeTree table, as a user's query does, rather than a generator.
 SELECT = "SELECT id, name, score, day FROM bench_select"
-TABLE_DDL = (
-    "CREATE TABLE {table} (id UInt64, name String, score Float64, day Date) "
-    "ENGINE = MergeTree ORDER BY id"
-)
 
 
 def rate(rows: int, nbytes: int, seconds: float) -> str:

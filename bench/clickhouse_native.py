@@ -26,16 +26,8 @@ import pandas as pd
 from clickhouse_driver import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_of, machine_line, start_embedded_clickhouse
+from _common import GENERATE, TABLE_DDL, best_of, machine_line, start_embedded_clickhouse
 
-TABLE_DDL = (
-    "CREATE TABLE {table} (id UInt64, name String, score Float64, day Date) "
-    "ENGINE = MergeTree ORDER BY id"
-)
-GENERATE = (
-    "SELECT number AS id, toString(number) AS name, number * 0.5 AS score, "
-    "toDate('2024-01-01') + (number % 365) AS day FROM numbers({rows})"
-)
 SELECT = "SELECT id, name, score, day FROM bench_select"
 
 

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,19 +176,6 @@ class Engine:
             raise EngineError(str(exc)) from None
         return ResultStream(self, stream)
 
-    def open_insert(self, statement: str, fmt: str, context: StatementContext) -> InsertStream:
-        """Start an INSERT whose data arrives in chunks of `fmt`-encoded bytes."""
-        try:
-            self.prepare(context)
-            inserter = self.session.send_insert(statement, fmt)
-        except EngineError:
-            self.reset()
-            raise
-        except Exception as exc:
-            self.reset()
-            raise EngineError(str(exc)) from None
-        return InsertStream(self, inserter)
-
     def set_progress_callback(self, callback: Callable[[Mapping[str, int]], None] | None) -> None:
         """Send chDB's progress reports for the statements that follow to `callback`; None stops.
 
@@ -272,50 +259,6 @@ class ResultStream:
             # Let an in-flight fetch finish (it runs on the engine thread) before closing.
             await asyncio.gather(ahead, return_exceptions=True)
             await self._engine.call(self.close)
-
-
-class InsertStream:
-    """An INSERT fed with chunks; `append`, `finish` and `cancel` run on the engine thread."""
-
-    def __init__(self, engine: Engine, inserter: Any) -> None:
-        self._engine = engine
-        self._inserter = inserter
-        self._done = False
-
-    def append(self, chunk: bytes) -> None:
-        try:
-            self._inserter.append(chunk)
-        except Exception as exc:
-            self.cancel()
-            raise EngineError(str(exc)) from None
-
-    def finish(self) -> QueryResult:
-        try:
-            result = self._inserter.finish()
-        except Exception as exc:
-            raise EngineError(str(exc)) from None
-        finally:
-            self._done = True
-            self._engine.reset()
-        return QueryResult(
-            data=b"",
-            rows_written=result.rows_written,
-            bytes_written=result.bytes_written,
-            elapsed=result.elapsed,
-        )
-
-    def cancel(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        with contextlib.suppress(Exception):  # the engine may have aborted it already
-            self._inserter.cancel()
-        self._engine.reset()
-
-    def feed_all(self, chunks: Iterator[bytes]) -> QueryResult:
-        for chunk in chunks:
-            self.append(chunk)
-        return self.finish()
 
 
 class InsertSpool:
