@@ -45,6 +45,8 @@ def _console(stderr: bool = False) -> Console:
 
 app = typer.Typer(
     name="stir",
+    # Docstrings are reflowed as Markdown: their line breaks are not kept in `--help`.
+    rich_markup_mode="markdown",
     help="Stir: serve ClickHouse analytics to a live application through PostgreSQL.",
     no_args_is_help=True,
     # Locals in a traceback could show secrets: never print them.
