@@ -17,7 +17,6 @@ of record; the bucket itself is re-created on every `up`.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
@@ -295,21 +294,15 @@ class ClickHouse(Service):
     def embedded(self) -> bool:
         return self.cfg.embedded
 
-    @staticmethod
-    def has_native() -> bool:
-        """The native-protocol front end is optional until it ships."""
-        return importlib.util.find_spec("stir.stack.clickhouse.native") is not None
-
     @property
     def address(self) -> str:
-        native = self.has_native() or not self.embedded
-        return self.cfg.http_url + (f" (native :{self.cfg.native_port})" if native else "")
+        return f"{self.cfg.http_url} (native :{self.cfg.native_port})"
 
     def ports(self) -> list[PortSetting]:
-        ports = [PortSetting(self.cfg.http_port, "STIR_CLICKHOUSE_HTTP_PORT")]
-        if self.has_native():
-            ports.append(PortSetting(self.cfg.native_port, "STIR_CLICKHOUSE_NATIVE_PORT"))
-        return ports
+        return [
+            PortSetting(self.cfg.http_port, "STIR_CLICKHOUSE_HTTP_PORT"),
+            PortSetting(self.cfg.native_port, "STIR_CLICKHOUSE_NATIVE_PORT"),
+        ]
 
     def markers(self) -> list[str]:
         return ["stir.stack.clickhouse", str(self.files.data_dir)]
@@ -320,10 +313,9 @@ class ClickHouse(Service):
             "--data-dir", str(self.files.data_dir),
             "--host", "127.0.0.1",
             "--http-port", str(self.cfg.http_port),
+            "--native-port", str(self.cfg.native_port),
             "--user", self.cfg.user,
         ]  # fmt: skip
-        if self.has_native():
-            command += ["--native-port", str(self.cfg.native_port)]
         self.files.data_dir.mkdir(parents=True, exist_ok=True)
         # The password travels in the environment, never on the command line (`ps` shows it).
         env = child_env(STIR_CLICKHOUSE_PASSWORD=self.cfg.password.get_secret_value())
@@ -333,7 +325,7 @@ class ClickHouse(Service):
         status, body = _http_get(f"{self.cfg.http_url}/ping")
         if status != 200 or body.strip() != b"Ok.":
             raise RuntimeError(f"GET /ping answered {status} {body[:80]!r}")
-        if self.embedded and self.has_native() and not port_open("127.0.0.1", self.cfg.native_port):
+        if self.embedded and not port_open("127.0.0.1", self.cfg.native_port):
             raise RuntimeError(f"native port {self.cfg.native_port} is not listening")
 
 
