@@ -200,3 +200,12 @@ def stir_env(tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     patch = isolated_stir_env(tmp_path)
     yield patch
     patch.undo()
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """A real, temporary Prefect API (SQLite) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

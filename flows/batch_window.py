@@ -1,0 +1,100 @@
+"""The daily batch window, on Prefect global concurrency limits.
+
+The leaderboards tier rebuilds heavy tables once a day and must not share ClickHouse and
+PostgreSQL with the fast tiers while it does. Two global concurrency limits make the window:
+
+- `stir-batch-window` has one slot per yielding tier. A fast tier takes one slot without waiting;
+  the holder takes every slot, so it waits for the fast runs in flight and then runs alone.
+- `stir-batch-pending` (one slot) is the holder's announcement. The holder takes it *before* it
+  waits for the window, and a fast tier that sees it taken does not start. Without it a steady
+  stream of overlapping fast runs could keep the window busy forever; with it the holder waits at
+  most for the fast runs already running when it arrived (each bounded by its tier's timeout).
+
+A fast tier that cannot get its slot does not fail and does not queue: the caller ends the run in
+a state named Skipped, with the reason. `ensure_window_limits` creates both limits (idempotently):
+Prefect treats an unknown limit name as no limit at all, so the window must exist before use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from prefect.client.orchestration import get_client
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
+
+from deployments.tiers import TIERS, Tier, WindowRole
+
+log = logging.getLogger("stir.window")
+
+WINDOW_LIMIT = "stir-batch-window"
+PENDING_LIMIT = "stir-batch-pending"
+WINDOW_SLOTS = sum(1 for tier in TIERS if tier.window is WindowRole.YIELDS)
+
+
+class WindowBusy(Exception):
+    """A yielding tier found the batch window held or about to be held; the run is skipped."""
+
+
+async def ensure_window_limits() -> None:
+    """Create (or resize) the two limits the window is made of.
+
+    Prefect's upsert reads, then creates: two tiers starting together can both try to create, and
+    the second gets 409 Conflict — the limit then exists, which is all that is needed.
+    """
+    async with get_client() as client:
+        for name, slots in ((WINDOW_LIMIT, WINDOW_SLOTS), (PENDING_LIMIT, 1)):
+            try:
+                await client.upsert_global_concurrency_limit_by_name(name, slots)
+            except (ObjectAlreadyExists, PrefectHTTPStatusError) as exc:
+                status = getattr(getattr(exc, "response", None), "status_code", 409)
+                if status != 409:
+                    raise
+
+
+async def _holder_pending() -> bool:
+    async with get_client() as client:
+        try:
+            pending = await client.read_global_concurrency_limit_by_name(PENDING_LIMIT)
+        except ObjectNotFound:
+            return False
+    return pending.active_slots > 0
+
+
+@asynccontextmanager
+async def batch_window(tier: Tier) -> AsyncIterator[None]:
+    """Hold the batch window as `tier`'s role says, for the body of the `async with`.
+
+    Raises `WindowBusy` at once for a yielding tier that must not start now.
+    """
+    await ensure_window_limits()
+    if tier.window is WindowRole.HOLDER:
+        async with concurrency(PENDING_LIMIT, occupy=1, strict=True):
+            log.info("%s: waiting for the fast tiers in flight to finish", tier.name)
+            async with concurrency(WINDOW_LIMIT, occupy=WINDOW_SLOTS, strict=True):
+                log.info("%s: holding the batch window", tier.name)
+                yield
+        return
+
+    if await _holder_pending():
+        raise WindowBusy(f"the daily batch window is held or about to be; {tier.name} skips")
+    async with AsyncExitStack() as stack:
+        try:
+            # One attempt (max_retries=0), so fast runs never pile up behind the holder.
+            await stack.enter_async_context(
+                concurrency(WINDOW_LIMIT, occupy=1, max_retries=0, timeout_seconds=30, strict=True)
+            )
+        except ConcurrencySlotAcquisitionError as exc:
+            if not _is_locked(exc):
+                raise
+            raise WindowBusy(f"the daily batch window is held; {tier.name} skips") from None
+        yield
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """Prefect answers 423 Locked when the slots are taken; anything else is a real error."""
+    cause = exc.__cause__
+    response = getattr(cause, "response", None)
+    return getattr(response, "status_code", None) == 423
