@@ -1,0 +1,57 @@
+"""Build a dbt selection (a tier's tag) inside the running flow, each dbt node a Prefect task.
+
+prefect-dbt's `PrefectDbtRunner` turns every model, seed and test that dbt runs into a Prefect task
+run of the calling flow, so the Prefect UI shows the tier's models one by one, and a failing model
+or test fails the flow (`raise_on_failure`). dbt reads its connection from `transform/profiles.yml`,
+which takes the same STIR_CLICKHOUSE_* settings as the rest of Stir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
+log = logging.getLogger("stir.dbt")
+
+TRANSFORM_DIR = Path(__file__).resolve().parent.parent / "transform"
+
+
+@dataclass(frozen=True)
+class DbtBuildResult:
+    selector: str
+    seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)  # dbt status -> node count
+
+    @property
+    def nodes(self) -> int:
+        return sum(self.statuses.values())
+
+
+def _build(selector: str, project_dir: Path, target_path: Path | None) -> DbtBuildResult:
+    settings = PrefectDbtSettings(project_dir=project_dir, profiles_dir=project_dir)
+    if target_path is not None:
+        settings.target_path = target_path
+    runner = PrefectDbtRunner(settings=settings, raise_on_failure=True)
+    started = time.monotonic()
+    result = runner.invoke(["build", "--select", selector])
+    statuses = Counter(str(node.status) for node in getattr(result.result, "results", []) or [])
+    built = DbtBuildResult(selector, time.monotonic() - started, dict(statuses))
+    log.info("dbt build %s: %d nodes in %.1f s %s", selector, built.nodes, built.seconds, statuses)
+    return built
+
+
+async def build_selection(
+    selector: str, project_dir: Path = TRANSFORM_DIR, target_path: Path | None = None
+) -> DbtBuildResult:
+    """`dbt build --select <selector>` in the current flow run; raises when a node fails.
+
+    dbt blocks, so it runs in a worker thread; the thread inherits the flow's context, which is
+    how prefect-dbt attaches each node's task run to this flow run.
+    """
+    return await asyncio.to_thread(_build, selector, project_dir, target_path)

@@ -1,0 +1,78 @@
+"""`tasks.dbt.build_selection` in a real flow: each dbt node a Prefect task; failures fail it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+from conftest import ClickHouseServer
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from tasks.dbt import DbtBuildResult, build_selection
+
+PROJECT = Path(__file__).parent / "dbt_conformance"
+RAW = "dbt_conformance_raw"
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def orders(
+    clickhouse: ClickHouseServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[clickhouse_connect.driver.client.Client]:
+    """The conformance project's source table, and dbt pointed at the test server."""
+    monkeypatch.setenv("DBT_CLICKHOUSE_HOST", clickhouse.host)
+    monkeypatch.setenv("DBT_CLICKHOUSE_PORT", str(clickhouse.http_port))
+    monkeypatch.setenv("DBT_CLICKHOUSE_DRIVER", "http")
+    ch = clickhouse_connect.get_client(host=clickhouse.host, port=clickhouse.http_port)
+    ch.command("DROP DATABASE IF EXISTS dbt_conformance")
+    ch.command(f"DROP DATABASE IF EXISTS {RAW}")
+    ch.command(f"CREATE DATABASE {RAW}")
+    ch.command(
+        f"CREATE TABLE {RAW}.orders (order_id UInt32, customer String, status String, "
+        "amount Float64, updated_at DateTime) ENGINE = MergeTree ORDER BY order_id"
+    )
+    ch.command(
+        f"INSERT INTO {RAW}.orders VALUES (1, 'ann', 'placed', 1.5, '2024-01-01 00:00:00'), "
+        "(2, 'bo', 'shipped', 2.5, '2024-01-02 00:00:00')"
+    )
+    yield ch
+    ch.close()
+
+
+@flow(name="dbt-build-under-test")
+async def build(selector: str, target: Path) -> DbtBuildResult:
+    return await build_selection(selector, project_dir=PROJECT, target_path=target)
+
+
+async def task_run_names(flow_run_id: object) -> set[str]:
+    async with get_client() as client:
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {run.name for run in runs}
+
+
+async def test_every_dbt_node_becomes_a_task_of_the_flow(
+    orders: clickhouse_connect.driver.client.Client, tmp_path: Path
+) -> None:
+    state = await build("+orders_current", tmp_path / "target", return_state=True)
+    assert state.is_completed(), state.message
+    result = await state.result()
+    assert result.statuses == {"success": 2, "pass": 4}  # a view, an incremental, their tests
+    names = " ".join(await task_run_names(state.state_details.flow_run_id))
+    for model in ("stg_orders", "orders_current", "unique_orders_current_order_id"):
+        assert model in names
+    assert orders.command("SELECT count() FROM dbt_conformance.orders_current") == 2
+
+
+async def test_a_failing_dbt_test_fails_the_flow(
+    orders: clickhouse_connect.driver.client.Client, tmp_path: Path
+) -> None:
+    orders.command(f"INSERT INTO {RAW}.orders VALUES (3, 'cy', 'lost', 1, '2024-01-03 00:00:00')")
+    state = await build("+orders_current", tmp_path / "target", return_state=True)
+    assert state.is_failed()
