@@ -403,3 +403,92 @@ def seed_command(
 
 if __name__ == "__main__":
     app()
+
+
+# --- stir run / stir serve -----------------------------------------------------------------
+
+
+def _use_prefect_api(settings: Settings) -> None:
+    """Point Prefect at STIR_PREFECT_API_URL when it is set (else Prefect's own settings apply)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if settings.prefect.api_url:
+        os.environ["PREFECT_API_URL"] = settings.prefect.api_url
+
+
+def _tier_names() -> list[str]:
+    from deployments.tiers import TIERS
+
+    return [tier.name for tier in TIERS]
+
+
+@app.command("run")
+def run_command(
+    tier: Annotated[
+        str,
+        typer.Argument(
+            help="The tier to run: monitoring, core, collections, profile-ranking, "
+            "post-ranking, leaderboards or growth.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Run one tier now, in this process: batch window, dbt build of its tag, summary.
+
+    Uses the Prefect API of STIR_PREFECT_API_URL (or Prefect's own PREFECT_API_URL; without
+    either, a temporary local one). Exit code 0 when the run completed, also when it was Skipped
+    because the daily batch window is held; 1 when it failed.
+    """
+    settings = load_settings()
+    if tier not in _tier_names():
+        _console(stderr=True).print(
+            f"error: no tier called {tier!r}; the tiers are: {', '.join(_tier_names())}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    _use_prefect_api(settings)
+    from flows.tier import tier as tier_flow
+
+    state = asyncio.run(tier_flow(tier, return_state=True))
+    console = _console()
+    if state.is_completed():
+        detail = f": {state.message}" if state.message else ""
+        console.print(f"ok   tier {tier}: {state.name}{detail}", markup=False)
+        return
+    _console(stderr=True).print(
+        f"error: tier {tier} ended {state.name}: {state.message}\nretry with: stir run {tier}",
+        markup=False,
+    )
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Run all seven tier deployments on their schedules, in this process, until stopped.
+
+    Registers one deployment per tier (schedule, one run at a time, collisions cancelled) with
+    the Prefect API and executes their runs here; the Prefect UI shows them. Point it at a
+    server with STIR_PREFECT_API_URL (`prefect server start` gives one on 127.0.0.1:4200).
+    """
+    settings = load_settings()
+    _use_prefect_api(settings)
+    from prefect import serve
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+
+    from deployments.tiers import TIERS, TIME_ZONE
+    from flows.tier import tier as tier_flow
+
+    deployments = [
+        tier_flow.to_deployment(
+            name=spec.name,
+            description=spec.description,
+            parameters={"tier": spec.name},
+            schedules=[Cron(spec.cron, timezone=TIME_ZONE)],
+            tags=["stir", f"tier:{spec.name}", f"window:{spec.window.value}"],
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+        )
+        for spec in TIERS
+    ]
+    serve(*deployments)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
 from deployments.tiers import TIERS, TIME_ZONE, WORK_POOL, WindowRole
@@ -15,6 +18,7 @@ from flows.tier import SKIPPED, tier
 from stir.settings import PrefectSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+STIR = str(Path(sys.executable).parent / "stir")
 
 
 def prefect_yaml() -> dict:
@@ -69,3 +73,64 @@ async def test_a_fast_tier_inside_the_window_ends_skipped_not_failed() -> None:
     assert state.is_completed()
     assert state.name == SKIPPED
     assert "batch window" in state.message
+
+
+def _api_url() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return str(PREFECT_API_URL.value())
+
+
+async def _stir(*args: str) -> tuple[int, str]:
+    env = {**os.environ, "STIR_PREFECT_API_URL": _api_url(), "PREFECT_API_URL": _api_url()}
+    process = await asyncio.create_subprocess_exec(
+        STIR, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode or 0, output.decode()
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_stir_run_of_a_skipped_tier_exits_zero_and_says_why() -> None:
+    holder = next(t for t in TIERS if t.window is WindowRole.HOLDER)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with batch_window(holder):
+            await release.wait()
+
+    holding = asyncio.create_task(hold())
+    await asyncio.sleep(1.0)
+    try:
+        code, output = await _stir("run", "collections")
+    finally:
+        release.set()
+        await holding
+    assert code == 0, output
+    assert "tier collections: Skipped" in output
+    assert "batch window" in output
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_stir_serve_registers_the_seven_scheduled_deployments() -> None:
+    env = {**os.environ, "STIR_PREFECT_API_URL": _api_url()}
+    process = await asyncio.create_subprocess_exec(
+        STIR, "serve", env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        deployments: dict[str, object] = {}
+        async with get_client() as client:
+            for _ in range(120):
+                deployments = {d.name: d for d in await client.read_deployments()}
+                if all(t.name in deployments for t in TIERS):
+                    break
+                await asyncio.sleep(0.5)
+        for spec in TIERS:
+            deployment = deployments[spec.name]
+            assert deployment.parameters == {"tier": spec.name}
+            assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
+            assert deployment.schedules[0].schedule.timezone == TIME_ZONE
+            assert deployment.global_concurrency_limit.limit == 1
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
