@@ -135,6 +135,14 @@ def stack_up(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each service to become healthy.", min=1)
     ] = 60.0,
+    with_prefect: Annotated[
+        bool,
+        typer.Option(
+            "--with-prefect",
+            help="Also start `prefect server start` on 127.0.0.1 (STIR_PREFECT_SERVER_PORT, "
+            "default 4200) for the UI and schedules; stir run and stir serve then use it.",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded services in the background and wait until each one is healthy.
 
@@ -144,7 +152,7 @@ def stack_up(
     """
     settings = load_settings()
     with operation():
-        outcomes = Stack(settings).up(timeout=timeout)
+        outcomes = Stack(settings, with_prefect=with_prefect).up(timeout=timeout)
     _report(outcomes)
     if not all(outcome.ok for outcome in outcomes):
         _console(stderr=True).print(
@@ -409,10 +417,12 @@ if __name__ == "__main__":
 
 
 def _use_prefect_api(settings: Settings) -> None:
-    """Point Prefect at STIR_PREFECT_API_URL when it is set (else Prefect's own settings apply)."""
+    """Point Prefect at STIR_PREFECT_API_URL, else at the stack's Prefect server when it runs;
+    with neither, Prefect's own settings apply."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if settings.prefect.api_url:
-        os.environ["PREFECT_API_URL"] = settings.prefect.api_url
+    api_url = settings.prefect.api_url or Stack(settings).prefect_api_url()
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
 
 
 def _tier_names() -> list[str]:

@@ -228,8 +228,14 @@ class PrefectSettings(_Section):
 
     model_config = SettingsConfigDict(env_prefix="STIR_PREFECT_")
 
-    api_url: OptionalHttpUrl = Field(default=None, description="unset: Prefect's own setting")
+    api_url: OptionalHttpUrl = Field(
+        default=None,
+        description="unset: the stack's Prefect server when it runs, else Prefect's own setting",
+    )
     work_pool: Name = "stir"
+    server_port: Port = Field(
+        default=4200, description="port of the stack's Prefect server (stack up --with-prefect)"
+    )
 
 
 class StackSettings(_Section):

@@ -20,6 +20,9 @@ import asyncpg
 import psutil
 import pytest
 
+from stir.settings import get_settings
+from stir.stack.services import Stack
+
 SERVICES = ("clickhouse", "s3", "postgres")
 
 
@@ -310,3 +313,25 @@ def test_external_servers_that_answer_are_ok(
     # `down` leaves servers it did not start alone.
     assert stir(tmp_path, env, "stack", "down").returncode == 0
     assert postgres_query({"STIR_POSTGRES_PORT": str(postgres.port)}, "SELECT 1") == 1
+
+
+def test_up_with_prefect_starts_a_prefect_server_and_down_stops_it(
+    stir_env: pytest.MonkeyPatch,
+) -> None:
+    port = free_port()
+    stir_env.setenv("STIR_PREFECT_SERVER_PORT", str(port))
+    stack = Stack(get_settings(), with_prefect=True)
+    prefect = stack.service("prefect")
+    try:
+        outcome = prefect.up(timeout=120)
+        assert outcome.ok, outcome.message
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as answer:
+            assert answer.read() == b"true"
+        # Once it runs, a plain Stack (no flag) knows it: commands use it, down stops it.
+        assert Stack(get_settings()).prefect_api_url() == f"http://127.0.0.1:{port}/api"
+        pid = prefect.running_pid()
+    finally:
+        prefect.down()
+    assert pid is not None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert Stack(get_settings()).prefect_api_url() is None

@@ -514,17 +514,79 @@ class Postgres(Service):
         terminate(pid, 5)
 
 
+class PrefectServer(Service):
+    """`prefect server start` (SQLite under the state directory) for the UI and schedules.
+
+    Optional: `stir stack up --with-prefect` starts it; once it runs, `down` and `status` include
+    it, and Stir's commands use it when STIR_PREFECT_API_URL is not set.
+    """
+
+    name = "prefect"
+
+    @property
+    def embedded(self) -> bool:
+        return True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.prefect.server_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"
+
+    @property
+    def address(self) -> str:
+        return self.url
+
+    def ports(self) -> list[PortSetting]:
+        return [PortSetting(self.settings.prefect.server_port, "STIR_PREFECT_SERVER_PORT")]
+
+    def markers(self) -> list[str]:
+        return ["prefect", "server", "start"]
+
+    def _spawn(self) -> tuple[int, int]:
+        self.files.data_dir.mkdir(parents=True, exist_ok=True)
+        port = str(self.settings.prefect.server_port)
+        prefect = str(Path(sys.executable).parent / "prefect")
+        command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", port]
+        env = child_env(
+            PREFECT_HOME=str(self.files.data_dir),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_API_URL=self.api_url,
+        )
+        return spawn(self.files, command, env)
+
+    def _check(self) -> None:
+        status, body = _http_get(f"{self.api_url}/health")
+        if status != 200:
+            raise RuntimeError(f"GET /api/health answered {status} {body[:80]!r}")
+
+
 SERVICES: tuple[type[Service], ...] = (ClickHouse, S3, Postgres)
-SERVICE_NAMES: tuple[str, ...] = tuple(cls.name for cls in SERVICES)
+OPTIONAL_SERVICES: tuple[type[Service], ...] = (PrefectServer,)
+SERVICE_NAMES: tuple[str, ...] = tuple(cls.name for cls in SERVICES + OPTIONAL_SERVICES)
 
 
 class Stack:
-    """The three services under one state directory."""
+    """The services of the local stack under one state directory."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, with_prefect: bool = False) -> None:
         self.settings = settings
         self.state_dir = settings.state_dir.expanduser().resolve()
         self.services: list[Service] = [cls(settings, self.state_dir) for cls in SERVICES]
+        # Optional services take part when asked for, or while they run (so down stops them).
+        for cls in OPTIONAL_SERVICES:
+            service = cls(settings, self.state_dir)
+            if with_prefect or service.running_pid() is not None:
+                self.services.append(service)
+
+    def prefect_api_url(self) -> str | None:
+        """The API of the stack's Prefect server, when it runs."""
+        for service in self.services:
+            if isinstance(service, PrefectServer) and service.running_pid() is not None:
+                return service.api_url
+        return None
 
     def service(self, name: str) -> Service:
         for service in self.services:
