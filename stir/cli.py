@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -502,3 +503,43 @@ def serve_command() -> None:
         for spec in TIERS
     ]
     serve(*deployments)
+
+
+@app.command("deploy")
+def deploy_command() -> None:
+    """Register the seven tier deployments of prefect.yaml with the Prefect API.
+
+    Creates the work pool STIR_PREFECT_WORK_POOL (type process) when it does not exist, then runs
+    `prefect deploy --all` from the project directory. Start a worker for the pool with
+    `prefect worker start --pool <pool>` on a machine that has the project (STIR_HOME).
+    """
+    settings = load_settings()
+    _use_prefect_api(settings)
+    project = Path(__file__).resolve().parent.parent
+    if not (project / "prefect.yaml").exists():
+        _console(stderr=True).print(
+            f"error: no prefect.yaml in {project}; run stir deploy from a checkout of Stir",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    prefect = str(Path(sys.executable).parent / "prefect")
+    env = {**os.environ, "STIR_HOME": os.environ.get("STIR_HOME", str(project))}
+    pool = settings.prefect.work_pool
+    inspect = subprocess.run(
+        [prefect, "work-pool", "inspect", pool], env=env, capture_output=True, check=False
+    )
+    steps = (
+        []
+        if inspect.returncode == 0
+        else [[prefect, "work-pool", "create", pool, "--type", "process"]]
+    )
+    steps.append([prefect, "--no-prompt", "deploy", "--all"])
+    for step in steps:
+        done = subprocess.run(step, env=env, cwd=project, check=False)
+        if done.returncode != 0:
+            _console(stderr=True).print(
+                f"error: `{' '.join(step[1:])}` failed (exit {done.returncode}); see above",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_FAILED)
+    _console().print(f"ok   deployed the tiers of prefect.yaml to work pool {pool}", markup=False)

@@ -134,3 +134,18 @@ async def test_stir_serve_registers_the_seven_scheduled_deployments() -> None:
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
+    code, output = await _stir("deploy")
+    assert code == 0, output
+    async with get_client() as client:
+        deployments = {d.name: d for d in await client.read_deployments()}
+        pool = await client.read_work_pool(WORK_POOL)
+    assert pool.type == "process"
+    for spec in TIERS:
+        deployment = deployments[spec.name]
+        assert deployment.work_pool_name == WORK_POOL
+        assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
+        assert deployment.entrypoint == "flows/tier.py:tier"
