@@ -153,6 +153,11 @@ class S3Settings(_Section):
     access_key_id: SecretStr = SecretStr("stir-local")
     secret_access_key: SecretStr = SecretStr("stir-local-secret")
     embedded: Flag = Field(default=True, description="true: `stir stack` runs moto's S3 server")
+    named_collection: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None,
+        description="ClickHouse named collection holding the S3 keys on the server (production):"
+        " dbt's s3() reads then carry no keys",
+    )
 
     @model_validator(mode="after")
     def _embedded_is_local(self) -> S3Settings:

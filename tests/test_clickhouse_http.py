@@ -180,6 +180,17 @@ def test_default_format_and_format_clause(http: httpx.Client) -> None:
     assert_error(http.post("/", content="SELECT 1 FORMAT NoSuchFormat"), 73, 404)
 
 
+def test_an_empty_result_keeps_its_format_frame(http: httpx.Client) -> None:
+    """No rows is still a JSON document, and still a header for the WithNames formats."""
+    empty = post(http, "SELECT 1 AS x, 'a' AS y WHERE 0 FORMAT JSON")
+    document = json.loads(empty.text)
+    assert document["data"] == []
+    assert [column["name"] for column in document["meta"]] == ["x", "y"]
+    assert document["rows"] == 0
+    header = post(http, "SELECT 1 AS x, 'a' AS y WHERE 0 FORMAT CSVWithNames")
+    assert header.text == '"x","y"\n'
+
+
 def test_query_parameters(http: httpx.Client) -> None:
     params = {"param_x": "41", "param_s": "it's", "param_a": "[1,2,3]", "param_t": "2024-05-06"}
     sql = "SELECT {x:UInt32} + 1, {s:String}, arraySum({a:Array(UInt8)}), {t:Date} + 1"

@@ -683,6 +683,11 @@ class HttpFrontEnd:
         try:
             # Errors found before the first block still get a proper error status.
             first = await anext(chunks, b"")
+            if not first:
+                # chDB streams nothing at all for an empty result, not even the format's frame
+                # (the JSON envelope, a WithNames header). Run the statement whole to get it.
+                await chunks.aclose()
+                first = (await self.engine.call(self.engine.execute, sql, fmt, context)).data
             headers = self._headers(query_id, tag, fmt)
             headers["X-ClickHouse-Summary"] = self._summary(
                 stream.rows_read, stream.bytes_read, 0, 0, 0.0

@@ -1,0 +1,51 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    engine='ReplacingMergeTree(ingested_at)',
+    order_by='(profile_id, post_id)',
+    partition_by='toYYYYMM(posted_at)',
+    tags=['core'],
+    pre_hook="{{ reset_if_source_rewound(source('instagram', 'post_snapshots'), '_ingested_at', 'ingested_at') }}",
+) }}
+-- One row per post with its latest likes, comments and views: the post fact the marts read.
+--
+-- Incremental and append-only, the ClickHouse way: each run picks the posts that received any
+-- snapshot since the last run, cut on *ingestion* time (a late delivery of an old scrape has a
+-- new ingested_at, so it is picked up), recomputes those posts from all their snapshots with
+-- argMax on the scrape time (so a late, older observation never overwrites a newer one), and
+-- appends the result. The table is a ReplacingMergeTree(ingested_at) on the post key: readers
+-- take FINAL, and merges drop the superseded versions. The overlap guards against rows that
+-- were being inserted while the previous run read. If the source's history was replaced (its
+-- newest row is older than our watermark), the pre-hook empties the table and the run rebuilds.
+-- `changed` reads the raw table itself: a set of keys needs no dedupe, and skipping FINAL
+-- keeps this a scan of two key columns and _ingested_at instead of a merge of the whole table.
+-- The recompute then reads only those posts; (profile_id, post_id) is the prefix of the raw
+-- table's ORDER BY, so the filter uses its primary index.
+with changed as (
+    select distinct profile_id, post_id
+    from {{ source('instagram', 'post_snapshots') }}
+    {% if is_incremental() %}
+    where _ingested_at > (
+        select max(ingested_at) - interval {{ var('incremental_overlap_minutes') }} minute
+        from {{ this }}
+    )
+    {% endif %}
+)
+select
+    s.profile_id as profile_id,
+    s.post_id as post_id,
+    any(p.posted_at) as posted_at,
+    any(p.media_type) as media_type,
+    any(p.is_video) as is_video,
+    any(p.is_paid_partnership) as is_paid_partnership,
+    toUInt64(length(any(p.hashtags))) as hashtag_count,
+    argMax(s.likes, s.scraped_at) as likes,
+    argMax(s.comments, s.scraped_at) as comments,
+    argMax(s.views, s.scraped_at) as views,
+    toUInt64(count()) as snapshot_count,
+    max(s.scraped_at) as last_scraped_at,
+    max(s.ingested_at) as ingested_at
+from {{ ref('stg_instagram__post_snapshots') }} as s
+inner join {{ ref('stg_instagram__posts') }} as p on p.post_id = s.post_id
+where (s.profile_id, s.post_id) in (select profile_id, post_id from changed)
+group by s.profile_id, s.post_id

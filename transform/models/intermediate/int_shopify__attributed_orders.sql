@@ -1,0 +1,22 @@
+{{ config(materialized='table', order_by='(collection_id, order_id)', tags=['collections']) }}
+-- Orders attributed to a collection member: an order of a brand's shop (shop domain -> brand)
+-- carrying the discount code of one of that brand's collection members. One row per (order,
+-- member); an order with two members' codes counts for both.
+select
+    o.order_id as order_id,
+    b.brand_id as brand_id,
+    c.collection_id as collection_id,
+    m.collection_member_id as collection_member_id,
+    m.tracked_profile_id as tracked_profile_id,
+    d.discount_code as discount_code,
+    o.created_at as created_at,
+    o.financial_status as financial_status,
+    o.cancelled_at is null and o.financial_status != 'refunded' as is_counted,
+    o.currency as currency,
+    o.total_price as total_price
+from {{ ref('stg_shopify__order_discount_codes') }} as d
+inner join {{ ref('stg_shopify__orders') }} as o on o.order_id = d.order_id
+inner join {{ ref('stg_coffee__brands') }} as b on b.shopify_domain = d.shop_domain
+inner join {{ ref('stg_coffee__collections') }} as c on c.brand_id = b.brand_id
+inner join {{ ref('stg_coffee__collection_members') }} as m
+    on m.collection_id = c.collection_id and m.discount_code = d.discount_code
