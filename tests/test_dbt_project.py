@@ -293,3 +293,36 @@ def test_incremental_post_facts_rebuild_when_the_source_is_replaced(
     )
     posts = ch.command("SELECT uniqExact(post_id) FROM raw_instagram.post_snapshots")
     assert facts == posts
+
+
+def test_docs_show_the_lineage_from_sources_to_every_served_mart(dbt: Dbt) -> None:
+    docs = dbt("docs", "generate")
+    assert docs.returncode == 0, docs.stdout[-4000:]
+    target = dbt.work / "target"
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert not catalog.get("errors")
+    parents: dict[str, list[str]] = manifest["parent_map"]
+
+    def sources_of(node: str) -> set[str]:
+        found: set[str] = set()
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            for parent in parents.get(current, []):
+                if parent.startswith("source."):
+                    found.add(parent)
+                elif parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        return found
+
+    served = [
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node["config"].get("meta", {}).get("serve")
+    ]
+    assert len(served) >= 7  # one per tier at least
+    for unique_id in served:
+        assert unique_id in catalog["nodes"], f"{unique_id} missing from the docs catalog"
+        assert sources_of(unique_id), f"{unique_id} has no lineage back to a source"
