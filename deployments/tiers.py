@@ -34,8 +34,13 @@ class Tier:
 
     @property
     def dbt_selector(self) -> str:
-        """The dbt selection that builds exactly this tier's models."""
-        return f"tag:{self.name}"
+        """This tier's models and their ancestors (staging, intermediate: they carry no tier)."""
+        return f"+tag:{self.name}"
+
+    @property
+    def dbt_exclude(self) -> str:
+        """Other tiers' models: an ancestor owned by another tier is read as that tier left it."""
+        return " ".join(f"tag:{tier.name}" for tier in TIERS if tier.name != self.name)
 
     @property
     def deployment_name(self) -> str:

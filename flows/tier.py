@@ -1,4 +1,4 @@
-"""The tier flow: take the batch window, build the tier's dbt tag, publish what happened.
+"""The tier flow: take the batch window, build the tier's dbt tag, sync its served tables.
 
 One flow serves all seven deployments (`prefect.yaml`); its `tier` parameter picks the tier from
 `deployments/tiers.py`, which also gives its timeout and retries.
@@ -6,6 +6,7 @@ One flow serves all seven deployments (`prefect.yaml`); its `tier` parameter pic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,22 +20,65 @@ from prefect.states import Completed, State
 
 from deployments.tiers import get_tier
 from flows.batch_window import WindowBusy, batch_window
+from stir.serving.declaration import ServedTable, served_tables
 from stir.settings import get_settings
 from tasks.dbt import DbtBuildResult, build_selection
 from tasks.notify import Failure, notify_failure
+from tasks.sync import SyncSummary, sync_table
 
 log = logging.getLogger("stir.tier")
 
 SKIPPED = "Skipped"
 
 
-def _summary_markdown(tier_name: str, built: DbtBuildResult) -> str:
-    rows = "\n".join(f"| {status} | {count} |" for status, count in sorted(built.statuses.items()))
-    return (
-        f"# Tier `{tier_name}`\n\n"
-        f"dbt `build --select {built.selector}`: {built.nodes} nodes in {built.seconds:.1f} s\n\n"
-        f"| dbt status | nodes |\n|---|---|\n{rows}\n"
-    )
+SYNC_CONCURRENCY = 2  # tables synced at once: each export and COPY already uses the cores
+
+
+class TierSyncError(RuntimeError):
+    """Some served tables of a tier failed to sync; the others were swapped in."""
+
+
+def tier_served_tables(manifest: dict, tag: str) -> list[ServedTable]:
+    """The served tables declared by the models tagged `tag`."""
+    nodes = {key: node for key, node in manifest["nodes"].items() if tag in node.get("tags", [])}
+    return served_tables({"nodes": nodes})
+
+
+async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | BaseException]:
+    """Sync every table, at most SYNC_CONCURRENCY at once; one failure does not stop the rest."""
+    slots = asyncio.Semaphore(SYNC_CONCURRENCY)
+
+    async def one(decl: ServedTable) -> SyncSummary:
+        async with slots:
+            return await sync_table(decl)
+
+    return await asyncio.gather(*(one(decl) for decl in tables), return_exceptions=True)
+
+
+def _summary_markdown(
+    tier_name: str, built: DbtBuildResult, synced: list[tuple[ServedTable, Any]]
+) -> str:
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(built.statuses.items()))
+    lines = [
+        f"# Tier `{tier_name}`",
+        "",
+        f"dbt `build --select {built.selector}`: {built.nodes} nodes ({statuses}) "
+        f"in {built.seconds:.1f} s",
+        "",
+        "| table | result | rows | seconds | phases (s) | gates |",
+        "|---|---|---|---|---|---|",
+    ]
+    for decl, outcome in synced:
+        if isinstance(outcome, BaseException):
+            error = str(outcome).splitlines()[0][:200] if str(outcome) else type(outcome).__name__
+            lines.append(f"| {decl.ref} | failed: {error} | | | | |")
+            continue
+        phases = ", ".join(f"{p.phase} {p.seconds:.2f}" for p in outcome.phases)
+        lines.append(
+            f"| {decl.ref} | swapped (run {outcome.run_id}) | {outcome.rows:,} | "
+            f"{outcome.seconds:.1f} | {phases} | {', '.join(outcome.gates.passed)} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 async def alert_on_failure(flow: Any, flow_run: FlowRun, state: State) -> None:
@@ -66,7 +110,7 @@ async def alert_on_failure(flow: Any, flow_run: FlowRun, state: State) -> None:
     on_crashed=[alert_on_failure],
 )
 async def tier(tier: str) -> dict[str, Any] | State:
-    """Run one tier now: batch window, dbt build of its tag, summary artifact.
+    """Run one tier now: batch window, dbt build of its tag, sync of its served tables.
 
     A yielding tier that finds the daily batch window held ends in a Completed state named
     Skipped, with the reason: not a failure (no alert), and not queued.
@@ -74,13 +118,28 @@ async def tier(tier: str) -> dict[str, Any] | State:
     spec = get_tier(tier)
     try:
         async with batch_window(spec):
-            built = await build_selection(spec.dbt_selector)
+            built = await build_selection(spec.dbt_selector, spec.dbt_exclude)
+            tables = tier_served_tables(built.manifest(), spec.name)
+            outcomes = await sync_tier_tables(tables)
+            synced = list(zip(tables, outcomes, strict=True))
             await acreate_markdown_artifact(
                 key=f"tier-{spec.name}",
-                markdown=_summary_markdown(spec.name, built),
-                description=f"What the {spec.name} tier built",
+                markdown=_summary_markdown(spec.name, built, synced),
+                description=f"What the {spec.name} tier built and served",
             )
-            return {"tier": spec.name, "dbt_nodes": built.nodes, "dbt_seconds": built.seconds}
+            failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
+            if failed:
+                first = next(o for o in outcomes if isinstance(o, BaseException))
+                raise TierSyncError(
+                    f"{len(failed)} of {len(tables)} served tables failed to sync: "
+                    f"{', '.join(failed)}; first error: {first}"
+                )
+            return {
+                "tier": spec.name,
+                "dbt_nodes": built.nodes,
+                "dbt_seconds": built.seconds,
+                "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
+            }
     except WindowBusy as busy:
         log.info("%s", busy)
         return Completed(name=SKIPPED, message=str(busy))

@@ -9,6 +9,7 @@ which takes the same STIR_CLICKHOUSE_* settings as the rest of Stir.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -27,31 +28,53 @@ class DbtBuildResult:
     selector: str
     seconds: float
     statuses: dict[str, int] = field(default_factory=dict)  # dbt status -> node count
+    manifest_path: Path | None = None  # dbt's manifest.json of this build
+
+    def manifest(self) -> dict:
+        """The dbt manifest (models, their tags and `meta.serve` declarations)."""
+        if self.manifest_path is None or not self.manifest_path.exists():
+            raise FileNotFoundError(f"dbt wrote no manifest for `build --select {self.selector}`")
+        return json.loads(self.manifest_path.read_text())
 
     @property
     def nodes(self) -> int:
         return sum(self.statuses.values())
 
 
-def _build(selector: str, project_dir: Path, target_path: Path | None) -> DbtBuildResult:
+def _build(
+    selector: str, exclude: str | None, project_dir: Path, target_path: Path | None
+) -> DbtBuildResult:
     settings = PrefectDbtSettings(project_dir=project_dir, profiles_dir=project_dir)
     if target_path is not None:
         settings.target_path = target_path
+    target = settings.target_path
+    target = target if target.is_absolute() else project_dir / target
     runner = PrefectDbtRunner(settings=settings, raise_on_failure=True)
     started = time.monotonic()
-    result = runner.invoke(["build", "--select", selector])
+    # cautious: a test runs only when every model it reads is built in this run (a relationship
+    # test into a model of no tier, or of another tier, would read a table that may not exist).
+    args = ["build", "--select", selector, "--indirect-selection", "cautious"]
+    if exclude:
+        args += ["--exclude", *exclude.split()]
+    result = runner.invoke(args)
     statuses = Counter(str(node.status) for node in getattr(result.result, "results", []) or [])
-    built = DbtBuildResult(selector, time.monotonic() - started, dict(statuses))
+    built = DbtBuildResult(
+        selector, time.monotonic() - started, dict(statuses), target / "manifest.json"
+    )
     log.info("dbt build %s: %d nodes in %.1f s %s", selector, built.nodes, built.seconds, statuses)
     return built
 
 
 async def build_selection(
-    selector: str, project_dir: Path = TRANSFORM_DIR, target_path: Path | None = None
+    selector: str,
+    exclude: str | None = None,
+    project_dir: Path = TRANSFORM_DIR,
+    target_path: Path | None = None,
 ) -> DbtBuildResult:
-    """`dbt build --select <selector>` in the current flow run; raises when a node fails.
+    """`dbt build --select <selector> [--exclude <exclude>]` in the current flow run; raises
+    when a node fails.
 
     dbt blocks, so it runs in a worker thread; the thread inherits the flow's context, which is
     how prefect-dbt attaches each node's task run to this flow run.
     """
-    return await asyncio.to_thread(_build, selector, project_dir, target_path)
+    return await asyncio.to_thread(_build, selector, exclude, project_dir, target_path)

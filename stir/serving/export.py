@@ -1,0 +1,165 @@
+"""Export: a ClickHouse mart → S3 parts of one run, then the manifest (written last).
+
+`INSERT INTO FUNCTION s3(url, key, secret, format) SELECT ...` runs in ClickHouse, which writes
+each part straight to S3; nothing passes through this process. A run whose manifest exists is
+complete: exporting it again returns that manifest without querying ClickHouse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from stir.clickhouse import ClickHouse
+from stir.clickhouse import quote_identifier as ch_ident
+from stir.serving.declaration import ServedTable
+from stir.serving.manifest import MANIFEST_NAME, ColumnInfo, Manifest, PartInfo
+from stir.serving.naming import s3_run_prefix
+from stir.serving.s3 import get_json, head, object_url, put_json
+from stir.serving.types import EXPORT_SETTINGS, export_expression, pg_type
+from stir.settings import S3Settings
+
+log = logging.getLogger("stir.serving.export")
+
+EXTENSIONS = {
+    "csv": ("csv", "CSVWithNames"),
+    "tsv": ("tsv", "TSVWithNames"),
+    "json": ("jsonl", "JSONEachRow"),
+}
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    manifest: Manifest
+    reused: bool  # the run's export already existed in S3; ClickHouse was not queried
+    seconds: float
+
+
+def _source(model: str) -> str:
+    database, _, table = model.rpartition(".")
+    return f"{ch_ident(database)}.{ch_ident(table)}" if database else ch_ident(table)
+
+
+async def describe(ch: ClickHouse, model: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of the mart, in order."""
+    rows = await ch.fetch(f"DESCRIBE TABLE {_source(model)}")
+    return [(r[0], r[1]) for r in rows if len(r) < 3 or r[2] in ("", "DEFAULT")]
+
+
+def plan_columns(decl: ServedTable, described: list[tuple[str, str]]) -> list[ColumnInfo]:
+    types = dict(described)
+    names = list(decl.columns) or [n for n, _ in described]
+    missing = [n for n in [*names, *decl.keys] if n not in types]
+    if missing:
+        raise ExportError(f"{decl.model}: columns {sorted(set(missing))} are not in the mart")
+    infos = []
+    for name in names:
+        mapped = pg_type(types[name])
+        infos.append(ColumnInfo(name, types[name], mapped.sql, mapped.nullable))
+    return infos
+
+
+async def load_manifest(client: Any, s3: S3Settings, table: str, run_id: str) -> Manifest | None:
+    key = s3_run_prefix(s3.prefix, table, run_id) + MANIFEST_NAME
+    data = await get_json(client, s3.bucket, key)
+    return Manifest.from_dict(data) if data is not None else None
+
+
+async def export_table(
+    ch: ClickHouse,
+    client: Any,
+    s3: S3Settings,
+    decl: ServedTable,
+    run_id: str,
+    *,
+    parallel: int = 2,
+) -> ExportResult:
+    started = time.monotonic()
+    existing = await load_manifest(client, s3, decl.table, run_id)
+    if existing is not None:
+        log.info(
+            "export %s run %s: reusing the export in S3 (%s rows, %s bytes)",
+            decl.ref, run_id, f"{existing.rows:,}", f"{existing.bytes:,}",
+        )  # fmt: skip
+        return ExportResult(existing, True, time.monotonic() - started)
+
+    columns = plan_columns(decl, await describe(ch, decl.model))
+    source = _source(decl.model)
+    total = int(await ch.fetch_value(f"SELECT count() FROM {source}"))
+    parts = decl.parts or max(1, math.ceil(total / decl.rows_per_part))
+    if parts > 1 and not decl.keys:
+        raise ExportError(f"{decl.model}: splitting into {parts} parts needs keys")
+    hash_expr = f"cityHash64({', '.join(ch_ident(k) for k in decl.keys)}) % {parts}"
+    if parts > 1:
+        counts = dict(
+            await ch.fetch(f"SELECT {hash_expr} AS part, count() FROM {source} GROUP BY part")
+        )
+    else:
+        counts = {0: total}
+
+    ext, ch_format = EXTENSIONS[decl.format]
+    select = ", ".join(
+        f"{export_expression(c.name, c.clickhouse_type, decl.format)} AS {ch_ident(c.name)}"
+        for c in columns
+    )
+    query = f"SELECT {select} FROM {source}"
+    if parts > 1:
+        query += f" WHERE {hash_expr} = {{part:UInt64}}"
+    prefix = s3_run_prefix(s3.prefix, decl.table, run_id)
+    semaphore = asyncio.Semaphore(parallel)
+
+    async def one(index: int) -> PartInfo:
+        key = f"{prefix}part-{index:05d}.{ext}"
+        query_id = f"stir-{decl.table}-{run_id}-{index}"
+        params = {
+            "url": object_url(s3, key),
+            "key": s3.access_key_id.get_secret_value(),
+            "secret": s3.secret_access_key.get_secret_value(),
+            "fmt": ch_format,
+            "part": index,
+        }
+        async with semaphore:
+            await ch.execute(
+                "INSERT INTO FUNCTION s3({url:String}, {key:String}, {secret:String}, "
+                "{fmt:String}) " + query,
+                params,
+                settings=EXPORT_SETTINGS,
+                query_id=query_id,
+            )
+        meta = await head(client, s3.bucket, key)
+        if meta is None:  # an empty result may write no object at all
+            await client.put_object(Bucket=s3.bucket, Key=key, Body=b"")
+            meta = {"ContentLength": 0, "ETag": '"d41d8cd98f00b204e9800998ecf8427e"'}
+        return PartInfo(
+            key, int(counts.get(index, 0)), int(meta["ContentLength"]),
+            str(meta["ETag"]).strip('"'), query_id,
+        )  # fmt: skip
+
+    part_infos = await asyncio.gather(*(one(i) for i in range(parts)))
+    manifest = Manifest(
+        table=decl.table,
+        model=decl.model,
+        run_id=run_id,
+        format=decl.format,
+        columns=tuple(columns),
+        parts=tuple(part_infos),
+        source_query=query,
+        created_at=datetime.now(UTC).isoformat(),
+        extra={"schema": decl.schema, "keys": list(decl.keys)},
+    )
+    await put_json(client, s3.bucket, prefix + MANIFEST_NAME, manifest.to_dict())
+    seconds = time.monotonic() - started
+    log.info(
+        "export %s run %s: %s rows, %s bytes in %d parts, %.2f s",
+        decl.ref, run_id, f"{manifest.rows:,}", f"{manifest.bytes:,}", parts, seconds,
+    )  # fmt: skip
+    return ExportResult(manifest, False, seconds)

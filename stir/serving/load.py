@@ -1,0 +1,232 @@
+"""Load: S3 parts → an UNLOGGED staging table, streamed through COPY; then make it servable.
+
+- TSV path (default): each part streams from S3 into `COPY <staging> FROM STDIN (FORMAT text,
+  HEADER)`, straight into the typed table; CSV path: the same with `(FORMAT csv, HEADER,
+  NULL '\\N')`.
+- JSON path: each part streams into a one-`jsonb`-column table (CSV with control characters as
+  quote and delimiter, so every line is one value, untouched), then ONE
+  `INSERT ... SELECT r.* FROM jsonb_populate_record(NULL::<staging>, doc)` parses each row once
+  and casts every field to its column type.
+
+A part is never held in memory: chunks of the S3 object go to the server as they arrive. Each
+part's byte count and MD5 are checked against S3's size and ETag, and its row count against the
+manifest, as it loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from stir.serving.declaration import ServedTable
+from stir.serving.manifest import Manifest, PartInfo
+from stir.serving.naming import (
+    index_name,
+    index_role,
+    json_staging_name,
+    qualified,
+    quote_ident,
+    staging_name,
+    staging_prefix,
+)
+from stir.serving.s3 import StagingError, head, stream
+from stir.settings import S3Settings
+
+log = logging.getLogger("stir.serving.load")
+
+
+class LoadError(RuntimeError):
+    """Loading a run into its staging table failed; the live table is untouched."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    staging: str
+    rows: int
+    bytes: int
+    seconds: float
+
+
+def describe_pg_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    for attr in ("detail", "context"):
+        value = getattr(exc, attr, None)
+        if value:
+            text += f" ({attr}: {value})"
+    return text
+
+
+async def drop_stale_staging(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+    """Drop every staging table of `table` (left by a crashed or failed run); their names."""
+    prefix = staging_prefix(table)
+    names = await conn.fetch(
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, $2) = $3""",
+        schema, len(prefix), prefix,
+    )  # fmt: skip
+    dropped = [r["relname"] for r in names]
+    for name in dropped:
+        await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, name)}")
+        log.info("dropped stale staging table %s.%s", schema, name)
+    return dropped
+
+
+def column_ddl(manifest: Manifest) -> str:
+    return ", ".join(
+        f"{quote_ident(c.name)} {c.postgres_type}{'' if c.nullable else ' NOT NULL'}"
+        for c in manifest.columns
+    )
+
+
+class _Checked:
+    """Streams one part and checks its size and MD5 against what S3 reported at export."""
+
+    def __init__(self, client: Any, bucket: str, part: PartInfo) -> None:
+        self.client, self.bucket, self.part = client, bucket, part
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in stream(self.client, self.bucket, self.part.key):
+            self.size += len(chunk)
+            self.md5.update(chunk)
+            yield chunk
+        if self.size != self.part.bytes:
+            raise StagingError(
+                f"{self.part.key}: {self.size} bytes read, the manifest says {self.part.bytes}"
+            )
+        if "-" not in self.part.etag and self.md5.hexdigest() != self.part.etag:
+            raise StagingError(f"{self.part.key}: MD5 differs from the export's ETag")
+
+
+async def _copy_part(
+    conn: asyncpg.Connection, client: Any, s3: S3Settings, schema: str, target: str,
+    manifest: Manifest, part: PartInfo,
+) -> int:  # fmt: skip
+    checked = _Checked(client, s3.bucket, part)
+    columns = [c.name for c in manifest.columns]
+    if manifest.format == "tsv":  # PostgreSQL's text format: the same escapes, \N for NULL
+        status = await conn.copy_to_table(
+            target, schema_name=schema, source=checked.chunks(), columns=columns,
+            format="text", header=True,
+        )  # fmt: skip
+    elif manifest.format == "csv":
+        status = await conn.copy_to_table(
+            target, schema_name=schema, source=checked.chunks(),
+            columns=columns, format="csv", header=True, null="\\N",
+        )  # fmt: skip
+    else:
+        status = await conn.copy_to_table(
+            target, schema_name=schema, source=checked.chunks(), columns=["doc"],
+            format="csv", delimiter="\x02", quote="\x01",
+        )  # fmt: skip
+    return int(status.split()[-1])
+
+
+async def load_run(
+    dsn: str,
+    client: Any,
+    s3: S3Settings,
+    decl: ServedTable,
+    manifest: Manifest,
+    *,
+    parallel: int = 2,
+) -> LoadResult:
+    """Drop stale staging tables, create this run's, stream every part in; returns its name."""
+    started = time.monotonic()
+    schema = decl.schema
+    staging = staging_name(decl.table, manifest.run_id)
+    jtable = json_staging_name(decl.table, manifest.run_id)
+    for part in manifest.parts:  # fail early, before any work, when a part is gone
+        if await head(client, s3.bucket, part.key) is None:
+            raise LoadError(
+                f"load {decl.ref}: part s3://{s3.bucket}/{part.key} of run {manifest.run_id} "
+                "is missing; export the table again with a new run"
+            )
+    conn = await asyncpg.connect(dsn)
+    try:
+        await drop_stale_staging(conn, schema, decl.table)
+        columns = column_ddl(manifest)
+        await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({columns})")
+        if manifest.format == "json":
+            await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, jtable)} (doc jsonb)")
+    finally:
+        await conn.close()
+
+    target = jtable if manifest.format == "json" else staging
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max(1, parallel))
+    semaphore = asyncio.Semaphore(max(1, parallel))
+
+    async def one(part: PartInfo) -> int:
+        async with semaphore, pool.acquire() as conn:
+            try:
+                rows = await _copy_part(conn, client, s3, schema, target, manifest, part)
+            except (asyncpg.PostgresError, StagingError) as exc:
+                raise LoadError(
+                    f"load {decl.ref}: part {part.key}: {describe_pg_error(exc)}"
+                ) from None
+        if rows != part.rows:
+            raise LoadError(
+                f"load {decl.ref}: part {part.key} loaded {rows} rows, "
+                f"the manifest says {part.rows}"
+            )
+        return rows
+
+    try:
+        rows = sum(await asyncio.gather(*(one(p) for p in manifest.parts)))
+        if manifest.format == "json":
+            names = ", ".join(quote_ident(c.name) for c in manifest.columns)
+            casted = ", ".join(f"r.{quote_ident(c.name)}" for c in manifest.columns)
+            async with pool.acquire() as conn:
+                try:
+                    status = await conn.execute(
+                        f"INSERT INTO {qualified(schema, staging)} ({names}) SELECT {casted} "
+                        f"FROM {qualified(schema, jtable)} j, "
+                        f"jsonb_populate_record(NULL::{qualified(schema, staging)}, j.doc) r"
+                    )
+                except asyncpg.PostgresError as exc:
+                    raise LoadError(f"load {decl.ref}: {describe_pg_error(exc)}") from None
+                await conn.execute(f"DROP TABLE {qualified(schema, jtable)}")
+            rows = int(status.split()[-1])
+    finally:
+        await pool.close()
+    seconds = time.monotonic() - started
+    log.info(
+        "load %s run %s: %s rows, %s bytes into %s in %.2f s (%s rows/s)",
+        decl.ref, manifest.run_id, f"{rows:,}", f"{manifest.bytes:,}", staging, seconds,
+        f"{rows / seconds:,.0f}" if seconds else "-",
+    )  # fmt: skip
+    return LoadResult(staging, rows, manifest.bytes, seconds)
+
+
+async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> float:
+    """SET LOGGED, the primary key on the keys, the declared indexes, ANALYZE; seconds taken."""
+    started = time.monotonic()
+    target = qualified(decl.schema, staging)
+    await conn.execute(f"ALTER TABLE {target} SET LOGGED")
+    if decl.keys:
+        keys = ", ".join(quote_ident(k) for k in decl.keys)
+        pkey = quote_ident(index_name(staging, "pkey"))
+        await conn.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY ({keys})")
+    for spec in decl.indexes:
+        role = index_role(list(spec.columns), unique=spec.unique, method=spec.using)
+        name = index_name(staging, role)
+        cols = ", ".join(quote_ident(c) for c in spec.columns)
+        unique = "UNIQUE " if spec.unique else ""
+        await conn.execute(
+            f"CREATE {unique}INDEX {quote_ident(name)} ON {target} USING {spec.using} ({cols})"
+        )
+    await conn.execute(f"ANALYZE {target}")
+    seconds = time.monotonic() - started
+    log.info(
+        "finalize %s: logged, keyed, %d indexes, analyzed in %.2f s",
+        staging, len(decl.indexes), seconds,
+    )  # fmt: skip
+    return seconds

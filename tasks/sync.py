@@ -1,0 +1,131 @@
+"""`sync_table`: one served table, ClickHouse mart → S3 → PostgreSQL, checked and swapped in.
+
+export (skipped when the run's manifest already exists) → check the S3 checkpoint → load into an
+UNLOGGED staging table → enrichment joins (when declared) → gates → SET LOGGED, keys, indexes,
+ANALYZE → atomic swap → prune old S3 runs. Any failure before the swap leaves the live table
+untouched and drops the staging table; the S3 run stays, so `sync_table(decl, run_id=<the failed
+run>)` retries without re-querying ClickHouse.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from stir.serving.declaration import ServedTable
+from stir.serving.gates import GateReport
+from stir.serving.naming import check_run_id, new_run_id
+from stir.settings import Settings
+from tasks._common import run_step, settings_or_default
+from tasks.cleanup import prune_s3
+from tasks.export import export_to_s3
+from tasks.gates import check_gates
+from tasks.load import enrich_staging, finalize_staging, load_staging
+from tasks.swap import drop_staging, swap_in
+from tasks.transfer import check_staging
+
+log = logging.getLogger("stir.sync")
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    phase: str
+    rows: int
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    table: str
+    run_id: str
+    rows: int
+    bytes: int
+    reused_export: bool
+    phases: tuple[PhaseStats, ...]
+    gates: GateReport
+    backup: str | None
+    views: tuple[str, ...]
+    pruned_runs: tuple[str, ...]
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+async def sync_table(
+    decl: ServedTable,
+    *,
+    settings: Settings | None = None,
+    run_id: str | None = None,
+    keep_runs: int = 3,
+    parallel: int = 2,
+    lock_timeout_ms: int = 2000,
+    swap_attempts: int = 5,
+) -> SyncSummary:
+    """Sync one table; pass the `run_id` of a failed run to retry it from S3."""
+    settings = settings_or_default(settings)
+    run_id = check_run_id(run_id) if run_id else new_run_id()
+    started = time.monotonic()
+    phases: list[PhaseStats] = []
+
+    exported = await run_step(export_to_s3, decl, run_id, settings, parallel)
+    manifest = exported.manifest
+    phases.append(PhaseStats("export", manifest.rows, manifest.bytes, exported.seconds))
+    if manifest.table != decl.table:
+        raise ValueError(f"run {run_id} is an export of {manifest.table}, not {decl.table}")
+
+    try:
+        t0 = time.monotonic()
+        await run_step(check_staging, decl.table, run_id, settings)
+        phases.append(PhaseStats("check", len(manifest.parts), 0, time.monotonic() - t0))
+        loaded = await run_step(load_staging, decl, manifest, settings, parallel)
+        phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds))
+        if decl.enrich:
+            seconds = await run_step(
+                enrich_staging, decl, manifest, loaded.staging, loaded.rows, settings
+            )
+            phases.append(PhaseStats("enrich", loaded.rows, 0, seconds))
+        t0 = time.monotonic()
+        report = await run_step(check_gates, decl, manifest, loaded.staging, settings)
+        phases.append(PhaseStats("gates", report.rows, 0, time.monotonic() - t0))
+        seconds = await run_step(finalize_staging, decl, loaded.staging, settings)
+        phases.append(PhaseStats("finalize", loaded.rows, 0, seconds))
+        swapped = await run_step(
+            swap_in, decl, loaded.staging, settings, lock_timeout_ms, swap_attempts
+        )
+        phases.append(PhaseStats("swap", loaded.rows, 0, swapped.seconds))
+    except BaseException:
+        try:
+            await run_step(drop_staging, decl.table, decl.schema, settings)
+        except Exception:  # the next run drops it; the original error matters more
+            log.exception("could not drop the staging table of %s", decl.ref)
+        raise
+
+    try:  # the table is already swapped in: an S3 hiccup here must not fail the sync
+        pruned = await run_step(prune_s3, decl.table, keep_runs, run_id, settings)
+    except Exception:
+        log.warning("could not prune old S3 runs of %s", decl.ref, exc_info=True)
+        pruned = []
+    summary = SyncSummary(
+        table=decl.ref,
+        run_id=run_id,
+        rows=loaded.rows,
+        bytes=manifest.bytes,
+        reused_export=exported.reused,
+        phases=tuple(phases),
+        gates=report,
+        backup=swapped.backup,
+        views=swapped.views,
+        pruned_runs=tuple(pruned),
+        seconds=time.monotonic() - started,
+    )
+    log.info(
+        "sync %s run %s: %s rows, %s bytes in %.2f s (%s rows/s); %s",
+        decl.ref, run_id, f"{summary.rows:,}", f"{summary.bytes:,}", summary.seconds,
+        f"{summary.rows_per_second:,.0f}",
+        ", ".join(f"{p.phase} {p.seconds:.2f} s" for p in phases),
+    )  # fmt: skip
+    return summary

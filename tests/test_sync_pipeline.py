@@ -1,0 +1,510 @@
+"""The sync end to end against real servers: ClickHouse mart → S3 → PostgreSQL, gates, the
+atomic swap (indexes, grants, dependent views), rollback, retry from S3, cleanup, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import boto3
+import pytest
+from conftest import ClickHouseServer, PostgresService, S3Service
+from pydantic import SecretStr
+
+from stir.clickhouse import ClickHouse, ClickHouseError
+from stir.serving import Gates, ServedTable
+from stir.serving.gates import GateError
+from stir.serving.load import LoadError
+from stir.serving.manifest import MANIFEST_NAME, Manifest
+from stir.serving.naming import s3_run_prefix, staging_prefix
+from stir.serving.s3 import StagingError
+from stir.serving.swap import SwapError
+from stir.settings import (
+    ClickHouseSettings,
+    PostgresSettings,
+    PrefectSettings,
+    S3Settings,
+    Settings,
+    SlackSettings,
+    StackSettings,
+)
+from tasks.export import export_to_s3
+from tasks.load import load_staging
+from tasks.swap import rollback_table
+from tasks.sync import sync_table
+from tasks.transfer import check_staging
+
+
+@pytest.fixture
+def settings(clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService) -> Settings:
+    """Settings pointing at the session's servers, with an S3 prefix of this test's own."""
+    return Settings(
+        clickhouse=ClickHouseSettings(
+            host=clickhouse.host, native_port=clickhouse.native_port,
+            http_port=clickhouse.http_port,
+        ),
+        s3=S3Settings(
+            endpoint_url=s3.endpoint_url, bucket=s3.bucket, region=s3.region,
+            access_key_id=SecretStr(s3.access_key_id),
+            secret_access_key=SecretStr(s3.secret_access_key),
+            prefix=f"test-{uuid.uuid4().hex[:8]}", embedded=False,
+        ),
+        postgres=PostgresSettings(dsn=SecretStr(postgres.dsn)),
+        slack=SlackSettings(),
+        prefect=PrefectSettings(),
+        stack=StackSettings(),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def ch(settings: Settings) -> AsyncIterator[ClickHouse]:
+    async with ClickHouse(settings.clickhouse) as client:
+        yield client
+
+
+@pytest.fixture
+async def pg(postgres: PostgresService) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(postgres.dsn)
+    yield conn
+    await conn.close()
+
+
+def s3_boto(settings: Settings) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3.endpoint_url,
+        region_name=settings.s3.region,
+        aws_access_key_id=settings.s3.access_key_id.get_secret_value(),
+        aws_secret_access_key=settings.s3.secret_access_key.get_secret_value(),
+    )
+
+
+async def make_mart(ch: ClickHouse, name: str, rows: int, *, extra: str = "") -> None:
+    """A mart of `rows` rows: id, name, score, grp, small; `extra` is a SELECT suffix."""
+    await ch.execute(f"DROP TABLE IF EXISTS {name}")
+    await ch.execute(
+        f"CREATE TABLE {name} (id UInt64, name String, score Float64, "
+        "grp LowCardinality(String), small Int16) ENGINE = MergeTree ORDER BY id"
+    )
+    await ch.execute(
+        f"INSERT INTO {name} SELECT number, concat('name-', toString(number)), number / 7, "
+        f"concat('g', toString(number % 5)), toInt16(number % 1000) FROM numbers({rows}) {extra}"
+    )
+
+
+async def names_in(pg: asyncpg.Connection, table: str) -> list[str]:
+    """Every relation of the public schema whose name starts with `table`."""
+    rows = await pg.fetch(
+        "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND left(relname, length($1)) = $1 ORDER BY relname",
+        table,
+    )
+    return [r["relname"] for r in rows]
+
+
+def rewrite_part(settings: Settings, table: str, run_id: str, index: int, data: bytes) -> None:
+    """Replace one part in S3 and record its new size and MD5 in the manifest, as a corrupt
+    export that still looks complete would."""
+    client = s3_boto(settings)
+    bucket = settings.s3.bucket
+    manifest_key = s3_run_prefix(settings.s3.prefix, table, run_id) + MANIFEST_NAME
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    part = manifest["parts"][index]
+    client.put_object(Bucket=bucket, Key=part["key"], Body=data)
+    part["bytes"] = len(data)
+    part["etag"] = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    client.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode())
+
+
+def read_part(settings: Settings, manifest: Manifest, index: int) -> bytes:
+    key = manifest.parts[index].key
+    return s3_boto(settings).get_object(Bucket=settings.s3.bucket, Key=key)["Body"].read()
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stir")
+    await make_mart(ch, "mart_e2e", 10_000)
+    decl = ServedTable.from_meta(
+        "mart_e2e",
+        {"serve": {"table": "sync_e2e", "keys": ["id"], "rows_per_part": 3000,
+                   "indexes": ["grp", {"columns": ["name"], "unique": True}]}},
+        {"id": {}, "name": {}, "score": {}, "grp": {}, "small": {}},
+    )  # fmt: skip
+    summary = await sync_table(decl, settings=settings)
+
+    assert summary.rows == 10_000
+    assert not summary.reused_export
+    assert [p.phase for p in summary.phases] == [
+        "export", "check", "load", "gates", "finalize", "swap",
+    ]  # fmt: skip
+    assert all(p.seconds >= 0 for p in summary.phases)
+    assert summary.bytes > 0
+
+    prefix = s3_run_prefix(settings.s3.prefix, "sync_e2e", summary.run_id)
+    listed = s3_boto(settings).list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
+    keys = sorted(o["Key"][len(prefix) :] for o in listed["Contents"])
+    assert keys == [MANIFEST_NAME, *(f"part-{i:05d}.tsv" for i in range(4))]
+    body = s3_boto(settings).get_object(Bucket=settings.s3.bucket, Key=prefix + MANIFEST_NAME)
+    manifest = Manifest.from_dict(json.loads(body["Body"].read()))
+    assert manifest.rows == 10_000
+    assert len(manifest.parts) == 4
+    assert [c.name for c in manifest.columns] == ["id", "name", "score", "grp", "small"]
+    assert [c.postgres_type for c in manifest.columns][:2] == ["numeric(20,0)", "text"]
+    assert "FROM `mart_e2e`" in manifest.source_query
+    assert all(p.query_id and len(p.etag) == 32 and p.bytes > 0 for p in manifest.parts)
+    assert sum(p.rows for p in manifest.parts) == 10_000
+
+    assert await pg.fetchval("SELECT count(*) FROM sync_e2e") == 10_000
+    assert await pg.fetchval("SELECT name FROM sync_e2e WHERE id = 42") == "name-42"
+    persistence = "SELECT relpersistence::text FROM pg_class WHERE relname = 'sync_e2e'"
+    assert await pg.fetchval(persistence) == "p"  # logged again
+    indexes = await pg.fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'sync_e2e' ORDER BY 1"
+    )
+    assert [r[0] for r in indexes] == ["sync_e2e_grp_idx", "sync_e2e_name_key", "sync_e2e_pkey"]
+    assert await names_in(pg, staging_prefix("sync_e2e")) == []
+    phases = [r.getMessage() for r in caplog.records if r.name.startswith("stir")]
+    assert any("load public.sync_e2e" in m and "10,000 rows" in m for m in phases)
+    assert any(m.startswith("sync public.sync_e2e") and "rows/s" in m for m in phases)
+    assert not any(settings.s3.secret_access_key.get_secret_value() in m for m in caplog.messages)
+
+
+async def test_swap_keeps_backup_grants_and_views_and_rollback_restores(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_swap", table="sync_swap", keys=("id",), indexes=())
+    await make_mart(ch, "mart_swap", 1000)
+    first = await sync_table(decl, settings=settings, keep_runs=2)
+    await pg.execute("DROP ROLE IF EXISTS sync_reader")
+    await pg.execute("CREATE ROLE sync_reader")
+    await pg.execute("GRANT SELECT ON sync_swap TO sync_reader")
+    await pg.execute("CREATE VIEW sync_swap_v AS SELECT id, name FROM sync_swap WHERE id < 900")
+    await pg.execute("CREATE VIEW sync_swap_v2 AS SELECT count(*) AS n FROM sync_swap_v")
+    await pg.execute("GRANT SELECT ON sync_swap_v2 TO sync_reader")
+
+    await make_mart(ch, "mart_swap", 800)  # 80 %: within the default bounds
+    second = await sync_table(decl, settings=settings, keep_runs=2)
+    assert second.backup == "sync_swap_old_bkp"
+    assert second.views == ("public.sync_swap_v", "public.sync_swap_v2")
+    assert await pg.fetchval("SELECT count(*) FROM sync_swap") == 800
+    assert await pg.fetchval("SELECT count(*) FROM sync_swap_old_bkp") == 1000
+    assert await pg.fetchval("SELECT n FROM sync_swap_v2") == 800  # views follow the new table
+    for relation in ("sync_swap", "sync_swap_v2"):
+        assert await pg.fetchval(
+            "SELECT has_table_privilege('sync_reader', $1, 'SELECT')", relation
+        )
+    assert not await pg.fetchval("SELECT has_table_privilege('sync_reader', 'sync_swap', 'UPDATE')")
+    pkeys = await pg.fetch(
+        "SELECT tablename, indexname FROM pg_indexes WHERE tablename LIKE 'sync\\_swap%' ORDER BY 1"
+    )
+    assert [tuple(r) for r in pkeys] == [
+        ("sync_swap", "sync_swap_pkey"), ("sync_swap_old_bkp", "sync_swap_old_bkp_pkey"),
+    ]  # fmt: skip
+
+    restored = await rollback_table.fn("sync_swap", settings=settings)
+    assert restored.views == second.views
+    assert await pg.fetchval("SELECT count(*) FROM sync_swap") == 1000
+    assert await pg.fetchval("SELECT count(*) FROM sync_swap_old_bkp") == 800
+    assert await pg.fetchval("SELECT n FROM sync_swap_v2") == 900
+    assert await pg.fetchval("SELECT has_table_privilege('sync_reader', 'sync_swap', 'SELECT')")
+    pkeys = await pg.fetch(
+        "SELECT tablename, indexname FROM pg_indexes WHERE tablename LIKE 'sync\\_swap%' ORDER BY 1"
+    )
+    assert [tuple(r) for r in pkeys] == [
+        ("sync_swap", "sync_swap_pkey"), ("sync_swap_old_bkp", "sync_swap_old_bkp_pkey"),
+    ]  # fmt: skip
+
+    third = await sync_table(decl, settings=settings, keep_runs=2)  # replaces the backup
+    assert await pg.fetchval("SELECT count(*) FROM sync_swap_old_bkp") == 1000
+    assert third.pruned_runs == (first.run_id,)  # only the newest two runs stay in S3
+    prefix = f"{settings.s3.prefix}/sync_swap/"
+    listed = s3_boto(settings).list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
+    runs = {o["Key"][len(prefix) :].split("/")[0] for o in listed["Contents"]}
+    assert runs == {second.run_id, third.run_id}
+
+
+# --- retry and cleanup --------------------------------------------------------------------
+
+
+async def test_retry_reloads_from_s3_without_querying_clickhouse(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_retry", table="sync_retry", keys=("id",), format="json")
+    await make_mart(ch, "mart_retry", 2000)
+    run_id = "20260101000000_retry1"
+    exported = await export_to_s3.fn(decl, run_id, settings)
+    assert exported.manifest.rows == 2000
+    assert not exported.reused
+    await ch.execute("DROP TABLE mart_retry")  # ClickHouse can no longer answer for it
+
+    summary = await sync_table(decl, settings=settings, run_id=run_id)
+    assert summary.reused_export
+    assert summary.rows == 2000
+    assert await pg.fetchval("SELECT sum(small) FROM sync_retry") == sum(
+        i % 1000 for i in range(2000)
+    )
+
+
+async def test_staging_left_by_a_killed_run_is_dropped_by_the_next(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_crash", table="sync_crash", keys=("id",))
+    await make_mart(ch, "mart_crash", 500)
+    await sync_table(decl, settings=settings)
+    # A run killed between load and swap leaves its loaded staging table behind.
+    exported = await export_to_s3.fn(decl, "20260101000000_killed", settings)
+    loaded = await load_staging.fn(decl, exported.manifest, settings)
+    assert await names_in(pg, staging_prefix("sync_crash")) == [loaded.staging]
+    assert await pg.fetchval("SELECT count(*) FROM sync_crash") == 500  # live untouched
+
+    await make_mart(ch, "mart_crash", 600)
+    summary = await sync_table(decl, settings=settings)
+    assert summary.rows == 600
+    assert await names_in(pg, staging_prefix("sync_crash")) == []
+    assert await pg.fetchval("SELECT count(*) FROM sync_crash") == 600
+
+
+# --- gates ----------------------------------------------------------------------------------
+
+
+async def live_rows(pg: asyncpg.Connection, table: str) -> int:
+    return await pg.fetchval(f'SELECT count(*) FROM "{table}"')
+
+
+async def test_gates_refuse_a_shrunken_or_empty_table(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_gate", table="sync_gate", keys=("id",))
+    await make_mart(ch, "mart_gate", 1000)
+    await sync_table(decl, settings=settings)
+
+    await make_mart(ch, "mart_gate", 400)
+    with pytest.raises(GateError, match=r"row_count failed for public.sync_gate: 400 rows is "
+                       r"40.0% of the live 1000 \(minimum 50%\)"):  # fmt: skip
+        await sync_table(decl, settings=settings)
+    assert await live_rows(pg, "sync_gate") == 1000
+    assert await names_in(pg, staging_prefix("sync_gate")) == []
+
+    await make_mart(ch, "mart_gate", 0)
+    with pytest.raises(GateError, match=r"row_count .* empty"):
+        await sync_table(decl, settings=settings)
+    permissive = ServedTable(
+        model="mart_gate", table="sync_gate", keys=("id",),
+        gates=Gates(min_ratio=0, allow_empty=True),
+    )  # fmt: skip
+    assert (await sync_table(permissive, settings=settings)).rows == 0
+    assert await live_rows(pg, "sync_gate") == 0
+
+
+async def test_gates_refuse_duplicate_and_null_keys(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    await make_mart(ch, "mart_dup", 100, extra="UNION ALL SELECT 7, 'again', 0, 'g', 0")
+    decl = ServedTable(model="mart_dup", table="sync_dup", keys=("id",))
+    with pytest.raises(GateError, match=r"keys_unique failed for public.sync_dup: 1 key values"):
+        await sync_table(decl, settings=settings)
+
+    await ch.execute("DROP TABLE IF EXISTS mart_nullkey")
+    await ch.execute(
+        "CREATE TABLE mart_nullkey ENGINE = MergeTree ORDER BY tuple() AS "
+        "SELECT if(number = 3, NULL, number) AS id, toString(number) AS v FROM numbers(10)"
+    )
+    decl = ServedTable(model="mart_nullkey", table="sync_nullkey", keys=("id",))
+    with pytest.raises(GateError, match=r"keys_not_null .*: 1 of 10 rows have a NULL key"):
+        await sync_table(decl, settings=settings)
+    assert await names_in(pg, "sync_dup") == []
+    assert await names_in(pg, "sync_nullkey") == []
+
+
+async def test_gates_refuse_dropping_or_retyping_a_column_unless_allowed(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    await make_mart(ch, "mart_cols", 100)
+    full = ServedTable(model="mart_cols", table="sync_cols", keys=("id",))
+    await sync_table(full, settings=settings)
+
+    fewer = ServedTable(model="mart_cols", table="sync_cols", keys=("id",),
+                        columns=("id", "name", "score", "grp"))  # fmt: skip
+    with pytest.raises(GateError, match=r"columns failed .*\['small'\] would be dropped"):
+        await sync_table(fewer, settings=settings)
+    assert await pg.fetchval("SELECT count(small) FROM sync_cols") == 100  # live untouched
+
+    await ch.execute("ALTER TABLE mart_cols MODIFY COLUMN small Int64")
+    with pytest.raises(GateError, match="small smallint -> bigint"):
+        await sync_table(full, settings=settings)
+    retype = ServedTable(model="mart_cols", table="sync_cols", keys=("id",),
+                         gates=Gates(allow_retype_columns=True))  # fmt: skip
+    summary = await sync_table(retype, settings=settings)
+    assert "dropped [], retyped" in " ".join(summary.gates.notes)
+
+
+# --- bad input --------------------------------------------------------------------------------
+
+
+async def test_malformed_json_line_fails_the_load_and_leaves_live_untouched(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_badjson", table="sync_badjson", keys=("id",), format="json")
+    await make_mart(ch, "mart_badjson", 300)
+    await sync_table(decl, settings=settings)
+    run_id = "20260101000000_badjson"
+    exported = await export_to_s3.fn(decl, run_id, settings)
+    lines = read_part(settings, exported.manifest, 0).split(b"\n")
+    lines[5] = b'{"id": 5, "name": "broken'
+    rewrite_part(settings, "sync_badjson", run_id, 0, b"\n".join(lines))
+
+    with pytest.raises(LoadError, match=r"part-00000.jsonl: .*invalid input syntax for type json"):
+        await sync_table(decl, settings=settings, run_id=run_id)
+    assert await live_rows(pg, "sync_badjson") == 300
+    assert await names_in(pg, staging_prefix("sync_badjson")) == []
+
+
+async def test_a_value_that_does_not_fit_its_type_fails_the_load(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_range", table="sync_range", keys=("id",), format="csv")
+    await make_mart(ch, "mart_range", 300)
+    await sync_table(decl, settings=settings)
+    run_id = "20260101000000_range"
+    exported = await export_to_s3.fn(decl, run_id, settings)
+    lines = read_part(settings, exported.manifest, 0).split(b"\n")
+    fields = lines[3].split(b",")
+    fields[-1] = b"70000"  # `small` is smallint in PostgreSQL
+    lines[3] = b",".join(fields)
+    rewrite_part(settings, "sync_range", run_id, 0, b"\n".join(lines))
+
+    with pytest.raises(LoadError, match=r'"70000" is out of range for type smallint'):
+        await sync_table(decl, settings=settings, run_id=run_id)
+    assert await live_rows(pg, "sync_range") == 300
+
+
+async def test_a_tampered_part_is_caught_by_its_checksum(
+    settings: Settings, ch: ClickHouse
+) -> None:
+    decl = ServedTable(model="mart_sum", table="sync_sum", keys=("id",))
+    await make_mart(ch, "mart_sum", 50)
+    run_id = "20260101000000_sum"
+    exported = await export_to_s3.fn(decl, run_id, settings)
+    data = read_part(settings, exported.manifest, 0)
+    s3_boto(settings).put_object(
+        Bucket=settings.s3.bucket, Key=exported.manifest.parts[0].key, Body=data.replace(b"7", b"8")
+    )
+    with pytest.raises(LoadError, match="MD5 differs"):
+        await sync_table(decl, settings=settings, run_id=run_id)
+
+
+async def test_missing_part_or_manifest_fails_before_loading(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    decl = ServedTable(model="mart_missing", table="sync_missing", keys=("id",), parts=2)
+    await make_mart(ch, "mart_missing", 300)
+    await sync_table(decl, settings=settings)
+    run_id = "20260101000000_missing"
+    exported = await export_to_s3.fn(decl, run_id, settings)
+    client = s3_boto(settings)
+    client.delete_object(Bucket=settings.s3.bucket, Key=exported.manifest.parts[1].key)
+    with pytest.raises(StagingError, match=r"part .*part-00001.tsv is missing"):
+        await sync_table(decl, settings=settings, run_id=run_id)
+    assert await live_rows(pg, "sync_missing") == 300
+
+    manifest_key = s3_run_prefix(settings.s3.prefix, "sync_missing", run_id) + MANIFEST_NAME
+    client.delete_object(Bucket=settings.s3.bucket, Key=manifest_key)
+    with pytest.raises(StagingError, match=r"has no manifest .* did not finish"):
+        await check_staging.fn("sync_missing", run_id, settings)
+    # Without a manifest the run is incomplete: a retry exports again, and with the mart gone
+    # that fails in ClickHouse, without a trace of the S3 credentials, and changes nothing.
+    await ch.execute("DROP TABLE mart_missing")
+    with pytest.raises(ClickHouseError) as failure:
+        await sync_table(decl, settings=settings, run_id=run_id)
+    assert settings.s3.secret_access_key.get_secret_value() not in str(failure.value)
+    assert await live_rows(pg, "sync_missing") == 300
+
+
+async def test_swap_gives_up_while_an_application_holds_the_table(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection, postgres: PostgresService
+) -> None:
+    decl = ServedTable(model="mart_lock", table="sync_lock", keys=("id",))
+    await make_mart(ch, "mart_lock", 200)
+    await sync_table(decl, settings=settings)
+    await make_mart(ch, "mart_lock", 250)
+
+    app = await asyncpg.connect(postgres.dsn)
+    try:
+        transaction = app.transaction()
+        await transaction.start()
+        assert await app.fetchval("SELECT count(*) FROM sync_lock") == 200  # holds ACCESS SHARE
+        with pytest.raises(SwapError, match=r"swap public.sync_lock failed: the table stayed "
+                           r"locked .*lock_timeout 100 ms, 2 attempts.*unchanged"):  # fmt: skip
+            await sync_table(decl, settings=settings, lock_timeout_ms=100, swap_attempts=2)
+        # Readers were never blocked for long, and still see the old version.
+        reader = await asyncpg.connect(postgres.dsn)
+        try:
+            assert (
+                await asyncio.wait_for(reader.fetchval("SELECT count(*) FROM sync_lock"), 5) == 200
+            )
+        finally:
+            await reader.close()
+        await transaction.rollback()
+    finally:
+        await app.close()
+    assert await names_in(pg, staging_prefix("sync_lock")) == []
+    assert (await sync_table(decl, settings=settings)).rows == 250
+
+
+# --- enrichment -----------------------------------------------------------------------------
+
+
+async def test_enrichment_joins_operational_tables_and_refuses_multiplied_rows(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    await ch.execute("DROP TABLE IF EXISTS mart_enrich")
+    await ch.execute(
+        "CREATE TABLE mart_enrich ENGINE = MergeTree ORDER BY profile_id AS SELECT number AS "
+        "profile_id, concat('p', toString(number)) AS handle FROM numbers(100)"
+    )
+    await pg.execute("DROP SCHEMA IF EXISTS enrich_src CASCADE")
+    await pg.execute("CREATE SCHEMA enrich_src")
+    await pg.execute(
+        "CREATE TABLE enrich_src.tracked (tracked_id integer PRIMARY KEY, platform_id bigint, "
+        "note varchar(20))"
+    )
+    await pg.execute(
+        "INSERT INTO enrich_src.tracked SELECT i, i * 10, 'note ' || i FROM generate_series(1, 5) i"
+    )
+    decl = ServedTable.from_meta(
+        "mart_enrich",
+        {"serve": {"table": "sync_enrich", "keys": ["profile_id"], "enrich": [{
+            "join": "enrich_src.tracked",
+            "on": "enrich_src.tracked.platform_id = profile_id",
+            "columns": {"tracked_profile_id": "tracked_id", "tracked_note": "note"},
+        }]}},
+    )  # fmt: skip
+    summary = await sync_table(decl, settings=settings)
+    assert "enrich" in [p.phase for p in summary.phases]
+    rows = await pg.fetch(
+        "SELECT profile_id, handle, tracked_profile_id, tracked_note FROM sync_enrich "
+        "WHERE profile_id IN (20, 21) ORDER BY 1"
+    )
+    assert [tuple(r) for r in rows] == [(20, "p20", 2, "note 2"), (21, "p21", None, None)]
+    types = await pg.fetch(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+        "'sync_enrich'::regclass AND attname LIKE 'tracked%' ORDER BY attnum"
+    )
+    assert [r[0] for r in types] == ["integer", "character varying(20)"]
+
+    await pg.execute("INSERT INTO enrich_src.tracked VALUES (6, 30, 'twin of 3')")
+    with pytest.raises(GateError, match=r"enrich failed .*100 rows into 101"):
+        await sync_table(decl, settings=settings)
+    assert await live_rows(pg, "sync_enrich") == 100
+    assert await names_in(pg, staging_prefix("sync_enrich")) == []

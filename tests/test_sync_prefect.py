@@ -1,0 +1,80 @@
+"""The sync's steps run as Prefect tasks inside a flow (the tier flows call `sync_table`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from conftest import ClickHouseServer, PostgresService, S3Service
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from pydantic import SecretStr
+
+from stir.clickhouse import ClickHouse
+from stir.serving import ServedTable
+from stir.settings import (
+    ClickHouseSettings,
+    PostgresSettings,
+    PrefectSettings,
+    S3Settings,
+    Settings,
+    SlackSettings,
+    StackSettings,
+)
+from tasks.sync import SyncSummary, sync_table
+
+
+@pytest.mark.usefixtures("prefect_api")  # the session's temporary Prefect API (conftest)
+async def test_sync_table_inside_a_flow_runs_each_step_as_a_task(
+    clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService
+) -> None:
+    settings = Settings(
+        clickhouse=ClickHouseSettings(
+            host=clickhouse.host, native_port=clickhouse.native_port,
+            http_port=clickhouse.http_port,
+        ),
+        s3=S3Settings(
+            endpoint_url=s3.endpoint_url, bucket=s3.bucket, region=s3.region,
+            access_key_id=SecretStr(s3.access_key_id),
+            secret_access_key=SecretStr(s3.secret_access_key), prefix="flow", embedded=False,
+        ),
+        postgres=PostgresSettings(dsn=SecretStr(postgres.dsn)),
+        slack=SlackSettings(), prefect=PrefectSettings(), stack=StackSettings(),
+    )  # fmt: skip
+    async with ClickHouse(settings.clickhouse) as ch:
+        await ch.execute("DROP TABLE IF EXISTS mart_flow")
+        await ch.execute(
+            "CREATE TABLE mart_flow ENGINE = MergeTree ORDER BY id AS "
+            "SELECT number AS id, toString(number) AS v FROM numbers(100)"
+        )
+    decl = ServedTable(model="mart_flow", table="sync_flow", keys=("id",))
+
+    @flow(name="sync-one-table")
+    async def sync_flow() -> SyncSummary:
+        return await sync_table(decl, settings=settings)
+
+    state = await sync_flow(return_state=True)
+    summary = await state.result()
+    assert summary.rows == 100
+    # Task runs reach the API through Prefect's events pipeline: wait until they are recorded.
+    expected = {"export", "check", "load", "gates", "index", "swap", "prune"}
+    seen: set[str] = set()
+    async with get_client() as client:
+        for _ in range(100):
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            )
+            seen = {r.name.split(" ")[0] for r in runs}
+            if seen >= expected:
+                break
+            await asyncio.sleep(0.2)
+    assert seen >= expected
+    conn = await asyncpg.connect(postgres.dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM sync_flow") == 100
+    finally:
+        await conn.close()

@@ -1,0 +1,94 @@
+"""Every tier end to end at scale xs: dbt built, served tables swapped into PostgreSQL, an
+artifact written; a failing dbt test fails the tier and leaves the served tables as they were."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
+from prefect.client.orchestration import get_client
+
+from deployments.tiers import TIERS
+from flows.tier import tier
+from stir.clickhouse import ClickHouse
+from stir.settings import get_settings
+from stir.sources.seed import Seeder
+
+DATABASE = "tiers_test"
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture(scope="module")
+def platform(
+    clickhouse: ClickHouseServer,
+    postgres: PostgresService,
+    s3: S3Service,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[pytest.MonkeyPatch]:
+    """Stir's settings pointed at the session's servers, with raw data of scale xs."""
+    # The database dbt builds into; the project's client connects to it.
+    create = f"CREATE DATABASE IF NOT EXISTS {DATABASE}".encode()
+    request = urllib.request.Request(clickhouse.http_url, data=create)  # noqa: S310
+    urllib.request.urlopen(request).read()  # noqa: S310 - the test's own loopback server
+    patch = isolated_stir_env(
+        tmp_path_factory.mktemp("tiers-cwd"),
+        STIR_CLICKHOUSE_HTTP_PORT=str(clickhouse.http_port),
+        STIR_CLICKHOUSE_NATIVE_PORT=str(clickhouse.native_port),
+        STIR_CLICKHOUSE_DATABASE=DATABASE,
+        STIR_POSTGRES_PORT=str(postgres.port),
+        **s3.env,
+    )
+    asyncio.run(Seeder(get_settings()).seed("xs", 7))
+    yield patch
+    patch.undo()
+
+
+async def live_rows(table: str) -> int:
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        schema, _, name = table.rpartition(".")
+        return await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+    finally:
+        await conn.close()
+
+
+async def test_every_tier_builds_and_serves_its_tables(platform: pytest.MonkeyPatch) -> None:
+    served_any = 0
+    for spec in TIERS:
+        state = await tier(spec.name, return_state=True)
+        assert state.is_completed(), f"{spec.name}: {state.message}"
+        result = await state.result()
+        assert result["dbt_nodes"] > 0
+        for table, rows in result["tables"].items():
+            assert rows > 0, f"{spec.name}: {table} served no rows"
+            assert await live_rows(table) == rows
+            served_any += 1
+        async with get_client() as client:
+            artifact = await client.read_latest_artifacts()
+        assert any(a.key == f"tier-{spec.name}" for a in artifact)
+    assert served_any >= len(TIERS)
+
+
+async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
+    platform: pytest.MonkeyPatch, clickhouse: ClickHouseServer, tmp_path: Path
+) -> None:
+    first = await tier("core", return_state=True)
+    assert first.is_completed(), first.message
+    tables = (await first.result())["tables"]
+    before = {table: await live_rows(table) for table in tables}
+    # A media type outside the accepted set breaks a staging test that guards the core marts.
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        await ch.execute(
+            "INSERT INTO raw_instagram.posts SELECT * REPLACE ('hologram' AS media_type, "
+            "scraped_at + INTERVAL 1 SECOND AS scraped_at) FROM raw_instagram.posts LIMIT 1"
+        )
+    failed = await tier("core", return_state=True)
+    assert failed.is_failed()
+    assert {table: await live_rows(table) for table in tables} == before
+    # Reseed for whoever comes next.
+    await Seeder(get_settings()).seed("xs", 7)
