@@ -543,3 +543,38 @@ def deploy_command() -> None:
             )
             raise typer.Exit(EXIT_FAILED)
     _console().print(f"ok   deployed the tiers of prefect.yaml to work pool {pool}", markup=False)
+
+
+# --- stir rollback -------------------------------------------------------------------------
+
+
+@app.command("rollback")
+def rollback_command(
+    table: Annotated[
+        str,
+        typer.Argument(
+            help="The served PostgreSQL table, `name` or `schema.name` (schema public by default).",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Put the previous version of a served table back: `<table>_old_bkp` becomes `<table>`.
+
+    The same atomic swap as a sync (indexes, grants and dependent views carried over); the
+    version taken out becomes the backup, so running it again undoes the rollback.
+    """
+    settings = load_settings()
+    from stir.serving.swap import SwapError
+    from tasks.swap import rollback_table
+
+    schema, _, name = table.rpartition(".")
+    try:
+        result = asyncio.run(rollback_table.fn(name, schema or "public", settings))
+    except SwapError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    _console().print(
+        f"ok   {schema or 'public'}.{name} rolled back in {result.seconds * 1000:.0f} ms; "
+        f"the version taken out is now {result.backup}",
+        markup=False,
+    )
