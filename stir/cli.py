@@ -410,10 +410,6 @@ def seed_command(
     )
 
 
-if __name__ == "__main__":
-    app()
-
-
 # --- stir run / stir serve -----------------------------------------------------------------
 
 
@@ -578,3 +574,89 @@ def rollback_command(
         f"the version taken out is now {result.backup}",
         markup=False,
     )
+
+
+# --- stir pipeline -------------------------------------------------------------------------
+
+
+DEFAULT_PIPELINE_SCALE = SeedScale("s")
+
+
+@app.command("pipeline")
+def pipeline_command(
+    scale: Annotated[
+        SeedScale, typer.Option(help="Scale of the raw data seeded first (see stir seed).")
+    ] = DEFAULT_PIPELINE_SCALE,
+) -> None:
+    """The whole platform once, on the embedded stack: stack up, seed, all seven tiers, a look.
+
+    Starts the stack (harmless when it runs), seeds the raw sources at --scale (the same data
+    every time), runs the seven tiers in dependency order (each: dbt build, sync of its served
+    tables into PostgreSQL), prints what each did, and shows the top of the served leaderboard.
+    Safe to run again: every step replaces what the previous run made.
+    """
+    settings = load_settings()
+    out = _console()
+    with operation():
+        outcomes = Stack(settings).up()
+    _report(outcomes)
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(EXIT_FAILED)
+    seed_command(scale=scale)
+    _use_prefect_api(settings)
+    from deployments.tiers import TIERS
+    from flows.tier import tier as tier_flow
+
+    summary = Table(title="Tiers", title_justify="left")
+    for column in ("tier", "state", "dbt nodes", "tables served", "rows", "seconds"):
+        summary.add_column(column, justify="right" if column[0] in "drs" else "left")
+    served: dict[str, int] = {}
+    failed = False
+    for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
+        started = time.monotonic()
+        state = asyncio.run(tier_flow(spec.name, return_state=True))
+        result = state.result(raise_on_failure=False) if state.is_completed() else {}
+        tables = result.get("tables", {}) if isinstance(result, dict) else {}
+        served.update(tables)
+        failed = failed or not state.is_completed()
+        summary.add_row(
+            spec.name,
+            state.name if state.is_completed() else f"{state.name}: {state.message}"[:60],
+            str(result.get("dbt_nodes", "-")) if isinstance(result, dict) else "-",
+            str(len(tables)),
+            f"{sum(tables.values()):,}",
+            f"{time.monotonic() - started:.1f}",
+        )
+    out.print(summary)
+    leaderboard = next((t for t in served if "leaderboard" in t), None)
+    if leaderboard:
+        out.print(f"\nTop of {leaderboard} in PostgreSQL:")
+        out.print(asyncio.run(_peek(settings, leaderboard)))
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _peek(settings: Settings, table: str, limit: int = 5) -> Table:
+    """The first rows of a served table, as the application would read them."""
+    import asyncpg
+
+    from stir.serving.naming import qualified
+
+    schema, _, name = table.rpartition(".")
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    try:
+        rows = await conn.fetch(
+            f"SELECT * FROM {qualified(schema or 'public', name)} LIMIT $1", limit
+        )
+    finally:
+        await conn.close()
+    view = Table()
+    for column in rows[0].keys() if rows else []:
+        view.add_column(column)
+    for row in rows:
+        view.add_row(*(Text(str(value)) for value in row.values()))
+    return view
+
+
+if __name__ == "__main__":
+    app()
