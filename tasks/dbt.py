@@ -78,3 +78,21 @@ async def build_selection(
     how prefect-dbt attaches each node's task run to this flow run.
     """
     return await asyncio.to_thread(_build, selector, exclude, project_dir, target_path)
+
+
+def _parse(project_dir: Path, target_path: Path | None) -> dict:
+    from dbt.cli.main import dbtRunner
+
+    target = target_path or project_dir / "target"
+    args = ["parse", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+    result = dbtRunner().invoke([*args, "--target-path", str(target), "--quiet"])
+    if not result.success:
+        raise RuntimeError(f"dbt parse of {project_dir} failed: {result.exception}")
+    return json.loads((target / "manifest.json").read_text())
+
+
+async def parse_manifest(
+    project_dir: Path = TRANSFORM_DIR, target_path: Path | None = None
+) -> dict:
+    """dbt's manifest of the project (models, tags, `meta.serve`), without touching a database."""
+    return await asyncio.to_thread(_parse, project_dir, target_path)

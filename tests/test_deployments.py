@@ -25,14 +25,27 @@ def prefect_yaml() -> dict:
     return yaml.safe_load((ROOT / "prefect.yaml").read_text())
 
 
+def tier_deployments() -> list[dict]:
+    return [d for d in prefect_yaml()["deployments"] if "adhoc" not in d["tags"]]
+
+
 def test_prefect_yaml_declares_exactly_the_tiers_in_order() -> None:
-    names = [deployment["name"] for deployment in prefect_yaml()["deployments"]]
+    names = [deployment["name"] for deployment in tier_deployments()]
     assert names == [t.name for t in TIERS]
+
+
+def test_adhoc_deployments_have_no_schedule_and_load() -> None:
+    adhoc = {d["name"]: d for d in prefect_yaml()["deployments"] if "adhoc" in d["tags"]}
+    assert set(adhoc) == {"sync-table", "rollback-table"}
+    for deployment in adhoc.values():
+        assert "schedules" not in deployment
+        path, _, name = deployment["entrypoint"].partition(":")
+        assert load_flow_from_entrypoint(f"{ROOT / path}:{name}").name == deployment["name"]
 
 
 @pytest.mark.parametrize("spec", TIERS, ids=[t.name for t in TIERS])
 def test_each_deployment_matches_its_tier(spec) -> None:
-    deployment = next(d for d in prefect_yaml()["deployments"] if d["name"] == spec.name)
+    deployment = next(d for d in tier_deployments() if d["name"] == spec.name)
     assert deployment["parameters"] == {"tier": spec.name}
     assert deployment["schedules"] == [{"cron": spec.cron, "timezone": TIME_ZONE}]
     # At most one run of a deployment at a time; a collision drops the newcomer, never queues.
@@ -42,7 +55,7 @@ def test_each_deployment_matches_its_tier(spec) -> None:
 
 
 def test_every_entrypoint_loads_the_tier_flow() -> None:
-    entrypoints = {d["entrypoint"] for d in prefect_yaml()["deployments"]}
+    entrypoints = {d["entrypoint"] for d in tier_deployments()}
     for entrypoint in entrypoints:
         path, _, name = entrypoint.partition(":")
         loaded = load_flow_from_entrypoint(f"{ROOT / path}:{name}")

@@ -14,6 +14,7 @@ from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir
 from prefect.client.orchestration import get_client
 
 from deployments.tiers import TIERS
+from flows.adhoc import rollback_one_table, sync_one_table
 from flows.tier import tier
 from stir.clickhouse import ClickHouse
 from stir.settings import get_settings
@@ -92,3 +93,19 @@ async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
     assert {table: await live_rows(table) for table in tables} == before
     # Reseed for whoever comes next.
     await Seeder(get_settings()).seed("xs", 7)
+
+
+async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatch) -> None:
+    assert (await tier("core", return_state=True)).is_completed()  # the mart exists, and a backup
+    first = await sync_one_table("profile_metrics")
+    assert first["rows"] > 0
+    assert await live_rows(first["table"]) == first["rows"]
+    # A retry of that run re-reads its S3 export: ClickHouse is not asked again.
+    retry = await sync_one_table("profile_metrics", run_id=first["run_id"])
+    assert retry["reused_export"] is True
+    assert retry["rows"] == first["rows"]
+    rolled = await rollback_one_table(first["table"])
+    assert rolled["backup"]
+    assert await live_rows(first["table"]) == first["rows"]
+    with pytest.raises(ValueError, match="no served table called 'nope'"):
+        await sync_one_table("nope")

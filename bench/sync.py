@@ -1,0 +1,281 @@
+"""Rows/s of the sync (ClickHouse mart → S3 → PostgreSQL) against three baselines (issue 6).
+
+Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json]`
+
+Starts its own embedded servers (ClickHouse, moto S3, PostgreSQL 16) on free loopback ports in a
+temporary directory, fills a ClickHouse table of N rows x 20 mixed columns from numbers(), and
+times `tasks.sync.sync_table` end to end per format, twice: the second run has a live table, so
+the gates compare against it; the second is reported. Baselines in the same run:
+
+- the physical limit: `psql \\copy` of the same data (exported by ClickHouse as CSV into a local
+  file, with the sync's own export expressions) into an UNLOGGED table;
+- naive asyncpg `executemany` INSERTs of a 50 k-row sample into a table like the served one,
+  extrapolated to rows/s;
+- ClickHouse pushing into PostgreSQL through its `postgresql()` table function.
+
+Also prints the peak RSS of this Python process (ru_maxrss), after the syncs and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from _common import machine_line, timed
+from seed import start_servers
+
+from stir.clickhouse import ClickHouse
+from stir.serving import ServedTable
+from stir.serving.export import describe
+from stir.serving.types import EXPORT_SETTINGS, export_expression
+from stir.settings import get_settings
+from tasks.sync import sync_table
+
+SOURCE = "bench_sync_source"
+NAIVE_SAMPLE = 50_000
+
+SOURCE_DDL = f"""
+CREATE TABLE {SOURCE} (
+    id UInt64, i16 Int16, i32 Int32, i64 Int64, u8 UInt8, f32 Float32, f64 Float64,
+    amount Decimal(18, 4), name String, note String, platform LowCardinality(String),
+    day Date, created DateTime('UTC'), updated DateTime64(3, 'UTC'), maybe_int Nullable(Int64),
+    maybe_text Nullable(String), active Bool, uid UUID, ints Array(Int32), tags Array(String)
+) ENGINE = MergeTree ORDER BY id
+"""
+SOURCE_FILL = f"""
+INSERT INTO {SOURCE}
+SELECT
+    number, toInt16(number % 30000), toInt32(number % 2000000) - 1000000,
+    toInt64(number * 7919), toUInt8(number % 256), toFloat32(number / 3), number * 0.25,
+    toDecimal64(number / 100, 4), concat('account-', toString(number)),
+    concat('text with "quotes", a comma,\ta tab and \\\\ ', toString(number % 997)),
+    ['instagram', 'youtube', 'tiktok', 'x'][number % 4 + 1],
+    toDate('2020-01-01') + number % 2000, toDateTime('2024-01-01 00:00:00', 'UTC') + number,
+    toDateTime64('2024-01-01 00:00:00', 3, 'UTC') + toIntervalMillisecond(number),
+    if(number % 3 = 0, NULL, toInt64(number)), if(number % 5 = 0, NULL, toString(number % 1000)),
+    number % 2 = 0, generateUUIDv4(number),
+    [toInt32(number % 10), toInt32(number % 7), toInt32(number % 3)],
+    ['tag', toString(number % 13)]
+FROM numbers({{rows}})
+"""
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def psql_binary() -> str:
+    import pgserver
+
+    found = sorted(Path(pgserver.__file__).parent.rglob("bin/psql"))
+    if not found:
+        raise SystemExit("psql not found in the pgserver package")
+    return str(found[0])
+
+
+async def fill_source(ch: ClickHouse, rows: int) -> tuple[int, int]:
+    await ch.execute(f"DROP TABLE IF EXISTS {SOURCE}")
+    await ch.execute(SOURCE_DDL)
+    await ch.execute(SOURCE_FILL.format(rows=rows))
+    await ch.execute(f"OPTIMIZE TABLE {SOURCE} FINAL")
+    count, size = (
+        await ch.fetch(
+            "SELECT sum(rows), sum(data_uncompressed_bytes) FROM system.parts "
+            "WHERE active AND table = {t:String} AND database = currentDatabase()",
+            {"t": SOURCE},
+        )
+    )[0]
+    return int(count), int(size)
+
+
+async def run_sync(fmt: str) -> tuple[float, float, int, str]:
+    """Sync twice; the second run's seconds, rows/s, bytes in S3 and phase seconds."""
+    decl = ServedTable(model=SOURCE, table=f"bench_sync_{fmt}", keys=("id",), format=fmt)
+    summary = None
+    for _ in range(2):
+        summary = await sync_table(decl, settings=get_settings())
+    assert summary is not None
+    phases = ", ".join(f"{p.phase} {p.seconds:.2f}" for p in summary.phases)
+    return summary.seconds, summary.rows_per_second, summary.bytes, phases
+
+
+async def export_csv(path: Path) -> float:
+    """ClickHouse writes the source as PostgreSQL-readable CSV into a local file; seconds."""
+    settings = get_settings()
+    async with ClickHouse(settings.clickhouse) as ch:
+        columns = await describe(ch, SOURCE)
+    expressions = ", ".join(f"{export_expression(n, t, 'csv')} AS {n}" for n, t in columns)
+    options = ", ".join(
+        f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}"
+        for k, v in EXPORT_SETTINGS.items()
+        if not k.startswith("s3_")
+    )
+    query = f"SELECT {expressions} FROM {SOURCE} SETTINGS {options} FORMAT CSV"
+    url = f"http://{settings.clickhouse.host}:{settings.clickhouse.http_port}/"
+    with timed() as t:
+        async with (
+            httpx.AsyncClient(timeout=3600) as client,
+            client.stream("POST", url, content=query.encode()) as response,
+        ):
+            if response.status_code != 200:
+                raise SystemExit(f"CSV export failed: {(await response.aread())[:500]!r}")
+            with path.open("wb") as out:
+                async for chunk in response.aiter_raw(1 << 20):
+                    out.write(chunk)
+    return t["seconds"]
+
+
+async def like_table(conn: asyncpg.Connection, name: str, like: str, unlogged: bool) -> None:
+    await conn.execute(f"DROP TABLE IF EXISTS {name}")
+    kind = "UNLOGGED TABLE" if unlogged else "TABLE"
+    await conn.execute(f"CREATE {kind} {name} (LIKE {like} INCLUDING ALL)")
+
+
+async def physical_limit(csv_path: Path, like: str) -> float:
+    """Seconds of `psql \\copy` from the CSV file into an UNLOGGED table."""
+    dsn = get_settings().postgres.effective_dsn()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_sync_limit")
+        await conn.execute(f"CREATE UNLOGGED TABLE bench_sync_limit (LIKE {like})")
+    finally:
+        await conn.close()
+    command = [
+        psql_binary(), dsn, "-v", "ON_ERROR_STOP=1", "-q", "-c",
+        f"\\copy bench_sync_limit FROM '{csv_path}' WITH (FORMAT csv, NULL '\\N')",
+    ]  # fmt: skip
+    with timed() as t:
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _, stderr = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"psql \\copy failed: {stderr.decode().strip()}")
+    return t["seconds"]
+
+
+async def naive_insert(like: str) -> float:
+    """Rows/s of asyncpg executemany INSERTs of a sample into a table like the served one."""
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        await like_table(conn, "bench_sync_naive", like, unlogged=False)
+        rows = await conn.fetch(f"SELECT * FROM {like} ORDER BY id LIMIT {NAIVE_SAMPLE}")
+        width = len(rows[0])
+        values = ", ".join(f"${i}" for i in range(1, width + 1))
+        statement = f"INSERT INTO bench_sync_naive VALUES ({values})"
+        with timed() as t:
+            await conn.executemany(statement, [tuple(r) for r in rows])
+        return len(rows) / t["seconds"]
+    finally:
+        await conn.close()
+
+
+async def clickhouse_push(like: str, rows: int) -> float | str:
+    """Seconds of INSERT INTO FUNCTION postgresql(...) SELECT ..., or why it did not work."""
+    settings = get_settings()
+    dsn = urlparse(settings.postgres.effective_dsn())
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    try:  # without indexes, like the limit's table; ClickHouse reads the array dimensions
+        # of a PostgreSQL table from a row, so one row is there before the push
+        await conn.execute("DROP TABLE IF EXISTS bench_sync_push")
+        await conn.execute(f"CREATE UNLOGGED TABLE bench_sync_push (LIKE {like})")
+        await conn.execute(f"INSERT INTO bench_sync_push SELECT * FROM {like} LIMIT 1")
+    finally:
+        await conn.close()
+    target = (
+        f"postgresql('{dsn.hostname}:{dsn.port}', '{dsn.path.lstrip('/')}', 'bench_sync_push', "
+        f"'{dsn.username}', '{dsn.password or ''}')"
+    )
+    async with ClickHouse(settings.clickhouse) as ch:
+        try:
+            with timed() as t:
+                await ch.execute(f"INSERT INTO FUNCTION {target} SELECT * FROM {SOURCE}")
+        except Exception as exc:  # chDB may lack the engine or a type conversion
+            return f"not supported: {' '.join(str(exc).split())[:300]}"
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    try:
+        pushed = await conn.fetchval("SELECT count(*) FROM bench_sync_push")
+    finally:
+        await conn.close()
+    if pushed != rows + 1:
+        return f"pushed {pushed - 1:,} rows of {rows:,}"
+    return t["seconds"]
+
+
+async def main_async(rows: int, formats: list[str], tmp: Path) -> None:
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        with timed() as t:
+            count, size = await fill_source(ch, rows)
+    print(f"source: {count:,} rows x 20 columns, {size / 2**20:,.0f} MiB uncompressed in "
+          f"ClickHouse (filled in {t['seconds']:.1f} s)", flush=True)  # fmt: skip
+
+    results: dict[str, float] = {}
+    for fmt in formats:
+        seconds, per_second, nbytes, phases = await run_sync(fmt)
+        results[fmt] = per_second
+        print(f"sync {fmt:<5} {seconds:7.2f} s {per_second:>12,.0f} rows/s  "
+              f"S3 {nbytes / 2**20:,.0f} MiB  ({phases})", flush=True)  # fmt: skip
+    print(f"peak RSS of this process after the syncs: {rss_mb():.0f} MB", flush=True)
+
+    like = f"bench_sync_{formats[0]}"
+    csv_path = tmp / "source.csv"
+    export_seconds = await export_csv(csv_path)
+    csv_mib = csv_path.stat().st_size / 2**20
+    print(f"CSV export (ClickHouse → local file): {export_seconds:.2f} s, {csv_mib:,.0f} MiB",
+          flush=True)  # fmt: skip
+    copy_seconds = await physical_limit(csv_path, like)
+    limit = count / copy_seconds
+    print(f"limit psql \\copy   {copy_seconds:7.2f} s {limit:>12,.0f} rows/s", flush=True)
+    csv_path.unlink()
+    naive = await naive_insert(like)
+    print(f"naive executemany ({NAIVE_SAMPLE:,} rows) {naive:>12,.0f} rows/s "
+          f"(extrapolated: {count / naive:,.0f} s for {count:,})", flush=True)  # fmt: skip
+    pushed = await clickhouse_push(like, count)
+    if isinstance(pushed, str):
+        print(f"ClickHouse postgresql() push: {pushed}", flush=True)
+    else:
+        print(f"ClickHouse postgresql() push {pushed:7.2f} s {count / pushed:>12,.0f} rows/s",
+              flush=True)  # fmt: skip
+
+    for fmt, per_second in results.items():
+        print(f"{fmt}: {per_second / limit:.0%} of the physical limit, "
+              f"{per_second / naive:.1f}x naive INSERT")  # fmt: skip
+    if not isinstance(pushed, str):
+        print(f"ClickHouse push: {count / pushed / limit:.0%} of the physical limit")
+    print(f"peak RSS of this process at the end: {rss_mb():.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--formats", nargs="+", default=["tsv", "json"],
+                        choices=["tsv", "csv", "json"])  # fmt: skip
+    options = parser.parse_args()
+
+    print(machine_line())
+    with tempfile.TemporaryDirectory(prefix="stir-bench-sync-") as tmp:
+        root = Path(tmp)
+        _, clickhouse, stack = start_servers(root)
+        try:
+            asyncio.run(main_async(options.rows, options.formats, root))
+        finally:
+            clickhouse.stop()
+            for name in ("postgres", "s3"):
+                stack.service(name).down()
+            shutil.rmtree(root / "clickhouse", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Ad-hoc flows for an operator: sync one served table now, retry a failed sync from S3, roll a
+table back. Each is a deployment without a schedule in `prefect.yaml`, run from the Prefect UI
+or `prefect deployment run`, and each is also what the CLI's commands do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from stir.serving.declaration import ServedTable, served_tables
+from tasks.dbt import parse_manifest
+from tasks.swap import rollback_table
+from tasks.sync import sync_table
+
+
+async def find_served_table(table: str) -> ServedTable:
+    """The declaration of the served table `table` (`name` or `schema.name`)."""
+    declared = served_tables(await parse_manifest())
+    for decl in declared:
+        if table in (decl.table, decl.ref):
+            return decl
+    known = ", ".join(decl.ref for decl in declared)
+    raise ValueError(f"no served table called {table!r}; the served tables are: {known}")
+
+
+@flow(name="sync-table")
+async def sync_one_table(table: str, run_id: str | None = None) -> dict[str, Any]:
+    """Sync one served table now. With `run_id`, retry that run from its S3 export: ClickHouse
+    is not queried again."""
+    summary = await sync_table(await find_served_table(table), run_id=run_id)
+    return {
+        "table": summary.table,
+        "run_id": summary.run_id,
+        "rows": summary.rows,
+        "reused_export": summary.reused_export,
+        "backup": summary.backup,
+    }
+
+
+@flow(name="rollback-table")
+async def rollback_one_table(table: str) -> dict[str, Any]:
+    """Put the previous version of a served table back (again: undo the rollback)."""
+    schema, _, name = table.rpartition(".")
+    result = await rollback_table(name, schema or "public")
+    return {"table": result.table, "backup": result.backup, "seconds": result.seconds}
