@@ -576,6 +576,60 @@ def rollback_command(
     )
 
 
+# --- stir freshness ------------------------------------------------------------------------
+
+
+@app.command("freshness")
+def freshness_command() -> None:
+    """Each served table's age (time since its last sync) against its tier's freshness SLA.
+
+    The served tables and their tiers come from the dbt project; the last sync time is the stamp
+    each sync leaves on the live table. Exit code 1 when any table is stale or was never synced,
+    so a monitor can run it as a check.
+    """
+    settings = load_settings()
+    rows = asyncio.run(_freshness(settings))
+    table = Table(title="Freshness of the served tables", title_justify="left")
+    for column in ("table", "tier", "last sync (UTC)", "age", "SLA", "state"):
+        table.add_column(column)
+    for ref, tier_name, synced_at, age, sla, state in rows:
+        table.add_row(ref, tier_name, synced_at, age, sla, state)
+    _console().print(table)
+    if any(row[-1] != "ok" for row in rows):
+        raise typer.Exit(EXIT_FAILED)
+
+
+async def _freshness(settings: Settings) -> list[tuple[str, str, str, str, str, str]]:
+    from datetime import UTC, datetime
+
+    import asyncpg
+
+    from deployments.tiers import TIERS
+    from flows.tier import tier_served_tables
+    from stir.serving.freshness import read_stamp
+    from tasks.dbt import parse_manifest
+
+    manifest = await parse_manifest()
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    rows = []
+    try:
+        for spec in TIERS:
+            for decl in tier_served_tables(manifest, spec.name):
+                found = await read_stamp(conn, decl.schema, decl.table)
+                sla = spec.freshness_sla
+                if found is None:
+                    rows.append((decl.ref, spec.name, "never", "-", str(sla), "never synced"))
+                    continue
+                age = datetime.now(UTC) - found.synced_at
+                state = "ok" if age <= sla else "STALE"
+                when = f"{found.synced_at:%Y-%m-%d %H:%M:%S}"
+                age_text = str(age).split(".")[0]
+                rows.append((decl.ref, spec.name, when, age_text, str(sla), state))
+    finally:
+        await conn.close()
+    return rows
+
+
 # --- stir pipeline -------------------------------------------------------------------------
 
 

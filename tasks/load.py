@@ -6,6 +6,7 @@ from prefect import task
 
 from stir.serving.declaration import ServedTable
 from stir.serving.enrich import enrich
+from stir.serving.freshness import stamp
 from stir.serving.load import LoadResult, finalize, load_run
 from stir.serving.manifest import Manifest
 from stir.serving.s3 import s3_client
@@ -27,11 +28,18 @@ async def load_staging(
 
 @task(name="finalize-staging", task_run_name="index {staging}")
 async def finalize_staging(
-    decl: ServedTable, staging: str, settings: Settings | None = None
+    decl: ServedTable,
+    staging: str,
+    settings: Settings | None = None,
+    manifest: Manifest | None = None,
 ) -> float:
-    """SET LOGGED, primary key, declared indexes, ANALYZE; returns the seconds taken."""
+    """SET LOGGED, primary key, declared indexes, ANALYZE, and the run's stamp (for freshness);
+    returns the seconds taken."""
     async with postgres(settings_or_default(settings)) as conn:
-        return await finalize(conn, decl, staging)
+        seconds = await finalize(conn, decl, staging)
+        if manifest is not None:
+            await stamp(conn, decl.schema, staging, manifest)
+        return seconds
 
 
 @task(name="enrich-staging", task_run_name="enrich {staging}")

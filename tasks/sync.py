@@ -91,7 +91,7 @@ async def sync_table(
         t0 = time.monotonic()
         report = await run_step(check_gates, decl, manifest, loaded.staging, settings)
         phases.append(PhaseStats("gates", report.rows, 0, time.monotonic() - t0))
-        seconds = await run_step(finalize_staging, decl, loaded.staging, settings)
+        seconds = await run_step(finalize_staging, decl, loaded.staging, settings, manifest)
         phases.append(PhaseStats("finalize", loaded.rows, 0, seconds))
         swapped = await run_step(
             swap_in, decl, loaded.staging, settings, lock_timeout_ms, swap_attempts

@@ -4,6 +4,8 @@ artifact written; a failing dbt test fails the tier and leaves the served tables
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from deployments.tiers import TIERS
 from flows.adhoc import rollback_one_table, sync_one_table
 from flows.tier import tier
 from stir.clickhouse import ClickHouse
+from stir.serving.freshness import SyncStamp, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 
@@ -58,6 +61,15 @@ async def live_rows(table: str) -> int:
         await conn.close()
 
 
+async def stamp_of(table: str) -> SyncStamp | None:
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        schema, _, name = table.rpartition(".")
+        return await read_stamp(conn, schema, name)
+    finally:
+        await conn.close()
+
+
 async def test_every_tier_builds_and_serves_its_tables(platform: pytest.MonkeyPatch) -> None:
     served_any = 0
     for spec in TIERS:
@@ -73,6 +85,15 @@ async def test_every_tier_builds_and_serves_its_tables(platform: pytest.MonkeyPa
             artifact = await client.read_latest_artifacts()
         assert any(a.key == f"tier-{spec.name}" for a in artifact)
     assert served_any >= len(TIERS)
+    # Every served table is now fresh against its tier's SLA.
+    freshness = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "stir"), "freshness"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert freshness.returncode == 0, freshness.stdout + freshness.stderr
+    assert "STALE" not in freshness.stdout
+    assert "never" not in freshness.stdout
 
 
 async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
@@ -97,9 +118,12 @@ async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
 
 async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatch) -> None:
     assert (await tier("core", return_state=True)).is_completed()  # the mart exists, and a backup
+    first_table = "public.profile_metrics"
     first = await sync_one_table("profile_metrics")
+    assert first["table"] == first_table
     assert first["rows"] > 0
     assert await live_rows(first["table"]) == first["rows"]
+    assert (await stamp_of(first_table)).run_id == first["run_id"]
     # A retry of that run re-reads its S3 export: ClickHouse is not asked again.
     retry = await sync_one_table("profile_metrics", run_id=first["run_id"])
     assert retry["reused_export"] is True
@@ -107,5 +131,7 @@ async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatc
     rolled = await rollback_one_table(first["table"])
     assert rolled["backup"]
     assert await live_rows(first["table"]) == first["rows"]
+    # The stamp travels with the table: the version rolled back in is still run `first`'s.
+    assert (await stamp_of(first_table)).run_id == first["run_id"]
     with pytest.raises(ValueError, match="no served table called 'nope'"):
         await sync_one_table("nope")

@@ -1,0 +1,51 @@
+"""When a served table was last synced, kept on the table itself.
+
+Each sync stamps its staging table with a COMMENT (JSON: run id, when ClickHouse was read, when
+the table was loaded) before the swap; a comment belongs to the table, so the stamp goes live
+with it and comes back with it on rollback. `stir freshness` reads it against each tier's SLA.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from stir.serving.manifest import Manifest
+from stir.serving.naming import qualified, quote_literal
+
+STAMP_KEY = "stir"
+
+
+@dataclass(frozen=True)
+class SyncStamp:
+    run_id: str
+    exported_at: str
+    synced_at: datetime
+
+
+async def stamp(conn: asyncpg.Connection, schema: str, table: str, manifest: Manifest) -> None:
+    """Record on `schema.table` which run filled it and when."""
+    now = datetime.now(UTC).isoformat()
+    payload = {"run_id": manifest.run_id, "exported_at": manifest.created_at, "synced_at": now}
+    comment = json.dumps({STAMP_KEY: payload})
+    await conn.execute(f"COMMENT ON TABLE {qualified(schema, table)} IS {quote_literal(comment)}")
+
+
+async def read_stamp(conn: asyncpg.Connection, schema: str, table: str) -> SyncStamp | None:
+    """The stamp of the live table, or None when it does not exist or was never synced."""
+    comment = await conn.fetchval(
+        "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+        schema,
+        table,
+    )
+    try:
+        payload = json.loads(comment)[STAMP_KEY]
+        return SyncStamp(
+            payload["run_id"], payload["exported_at"], datetime.fromisoformat(payload["synced_at"])
+        )
+    except (TypeError, ValueError, KeyError):
+        return None
