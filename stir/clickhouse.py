@@ -310,3 +310,31 @@ class ClickHouse:
 def quote_identifier(name: str) -> str:
     """One ClickHouse identifier (a database, table or column name) in backquotes."""
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def split_type_arguments(text: str) -> list[str]:
+    """The top-level comma-separated arguments of a ClickHouse type (`Map(String, Array(T))`,
+    `Enum8('a, b' = 1)`), respecting parentheses and quoted strings."""
+    args: list[str] = []
+    depth, start, quote, i = 0, 0, "", 0
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'`\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    tail = text[start:].strip()
+    if tail:
+        args.append(tail)
+    return args

@@ -32,12 +32,12 @@ from clickhouse_driver.protocol import ServerPacketTypes
 from clickhouse_driver.streams.native import BlockOutputStream
 from conftest import ClickHouseServer, start_clickhouse, stop_process
 
+from stir.clickhouse import split_type_arguments
 from stir.stack.clickhouse.native_blocks import (
     BlockLayout,
     Cursor,
     header_block,
     parse_block,
-    split_arguments,
     split_native,
     to_native,
     to_tcp,
@@ -461,7 +461,7 @@ def parse_in_pieces(data: bytes, step: int) -> tuple[BlockLayout, Cursor]:
 def test_block_framing_matches_the_driver_byte_for_byte(step: int) -> None:
     """Every type's value sizes: re-framing a driver block must give back the very same bytes."""
     columns = [
-        tuple(item.split(None, 1)) for item in split_arguments(" ".join(TYPE_MATRIX.split()))
+        tuple(item.split(None, 1)) for item in split_type_arguments(" ".join(TYPE_MATRIX.split()))
     ]
     tcp = driver_encoded_block(columns, MATRIX_ROWS * 3)
     layout, cursor = parse_in_pieces(tcp, step)

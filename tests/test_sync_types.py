@@ -17,9 +17,9 @@ import pytest
 from conftest import ClickHouseServer, PostgresService, S3Service
 from pydantic import SecretStr
 
-from stir.clickhouse import ClickHouse
+from stir.clickhouse import ClickHouse, split_type_arguments
 from stir.serving import ServedTable
-from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type, split_args
+from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type
 from stir.settings import (
     ClickHouseSettings,
     PostgresSettings,
@@ -78,7 +78,7 @@ def test_type_mapping(ch: str, pg: str, nullable: bool) -> None:
 
 
 def test_type_parser_and_unsupported_types() -> None:
-    assert split_args("'a, b' = 1, 'c(' = 2") == ["'a, b' = 1", "'c(' = 2"]
+    assert split_type_arguments("'a, b' = 1, 'c(' = 2") == ["'a, b' = 1", "'c(' = 2"]
     parsed = CHType.parse("Map(String, Array(Nullable(Decimal(10, 2))))")
     assert parsed.name == "Map"
     assert parsed.arg_type(1) == CHType("Array", ("Nullable(Decimal(10, 2))",))

@@ -18,37 +18,11 @@ import re
 from dataclasses import dataclass
 
 from stir.clickhouse import quote_identifier as ch_ident
+from stir.clickhouse import split_type_arguments
 
 
 class UnsupportedType(ValueError):
     """A ClickHouse type that has no PostgreSQL mapping."""
-
-
-def split_args(text: str) -> list[str]:
-    """Top-level comma-separated arguments, respecting parentheses and quoted strings."""
-    args: list[str] = []
-    depth, start, quote, i = 0, 0, "", 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            args.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    tail = text[start:].strip()
-    if tail:
-        args.append(tail)
-    return args
 
 
 @dataclass(frozen=True)
@@ -64,7 +38,7 @@ class CHType:
         match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?$", text, re.S)
         if not match:
             raise UnsupportedType(f"cannot parse ClickHouse type {text!r}")
-        return cls(match.group(1), tuple(split_args(match.group(2) or "")))
+        return cls(match.group(1), tuple(split_type_arguments(match.group(2) or "")))
 
     def arg_type(self, index: int = 0) -> CHType:
         """An argument that is itself a type; named tuple elements (`a Int32`) lose the name."""

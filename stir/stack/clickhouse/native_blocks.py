@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
+from stir.clickhouse import split_type_arguments
 from stir.stack.clickhouse.native_protocol import NOT_IMPLEMENTED, ProtocolError, string, varint
 
 # What a parse step is: it may ask for a longer buffer (yield the length) and returns a value.
@@ -283,31 +284,6 @@ _TYPE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.S)
 _ELEMENT_NAME_RE = re.compile(r"^(`(?:[^`\\]|\\.)*`|[A-Za-z_][A-Za-z0-9_]*)\s+(?=\S)", re.S)
 
 
-def split_arguments(text: str) -> list[str]:
-    """Split a type's arguments at top-level commas, respecting quotes and parentheses."""
-    parts, depth, quote, start, i = [], 0, "", 0, 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'`\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    if text[start:].strip():
-        parts.append(text[start:].strip())
-    return parts
-
-
 def _unsupported(spec: str) -> ProtocolError:
     return ProtocolError(
         f"Type {spec} is not supported over the native protocol by this server; "
@@ -333,7 +309,7 @@ def column_for(spec: str) -> Column:
     if not match:
         raise _unsupported(spec)
     name, inner = match.group(1), match.group(2)
-    args = split_arguments(inner) if inner is not None else []
+    args = split_type_arguments(inner) if inner is not None else []
     if name in _ALIASES and inner is None:
         return column_for(_ALIASES[name])
     if name in _FIXED_SIZES:
