@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,3 +211,25 @@ def prefect_api() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@contextlib.asynccontextmanager
+async def window_held() -> AsyncIterator[None]:
+    """The daily batch window held by its holder tier in the background, for the body."""
+    from deployments.tiers import TIERS, WindowRole
+    from flows.batch_window import batch_window
+
+    holder = next(tier for tier in TIERS if tier.window is WindowRole.HOLDER)
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with batch_window(holder):
+            await release.wait()
+
+    holding = asyncio.create_task(hold())
+    await asyncio.sleep(1.0)  # the holder has the window before the body starts
+    try:
+        yield
+    finally:
+        release.set()
+        await holding

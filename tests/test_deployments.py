@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import window_held
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
 from deployments.tiers import TIERS, TIME_ZONE, WORK_POOL, WindowRole
-from flows.batch_window import batch_window
 from flows.tier import SKIPPED, tier
 from stir.settings import PrefectSettings
 
@@ -69,20 +69,8 @@ def test_exactly_one_tier_holds_the_window() -> None:
 
 @pytest.mark.usefixtures("prefect_api")
 async def test_a_fast_tier_inside_the_window_ends_skipped_not_failed() -> None:
-    holder = next(t for t in TIERS if t.window is WindowRole.HOLDER)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with batch_window(holder):
-            await release.wait()
-
-    holding = asyncio.create_task(hold())
-    await asyncio.sleep(1.0)
-    try:
+    async with window_held():
         state = await tier("core", return_state=True)
-    finally:
-        release.set()
-        await holding
     assert state.is_completed()
     assert state.name == SKIPPED
     assert "batch window" in state.message
@@ -105,20 +93,8 @@ async def _stir(*args: str) -> tuple[int, str]:
 
 @pytest.mark.usefixtures("prefect_api")
 async def test_stir_run_of_a_skipped_tier_exits_zero_and_says_why() -> None:
-    holder = next(t for t in TIERS if t.window is WindowRole.HOLDER)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with batch_window(holder):
-            await release.wait()
-
-    holding = asyncio.create_task(hold())
-    await asyncio.sleep(1.0)
-    try:
+    async with window_held():
         code, output = await _stir("run", "collections")
-    finally:
-        release.set()
-        await holding
     assert code == 0, output
     assert "tier collections: Skipped" in output
     assert "batch window" in output

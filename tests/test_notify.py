@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from conftest import free_port
+from conftest import free_port, window_held
 from prefect import flow
 from prefect.variables import Variable
 
-from deployments.tiers import TIERS, WindowRole
-from flows.batch_window import batch_window
 from flows.tier import alert_on_failure, tier
 from stir.settings import SlackSettings
 from tasks.notify import STATE_VARIABLE, Failure, notify_failure
@@ -85,20 +82,8 @@ async def test_the_same_failure_every_five_minutes_is_folded(slack: SlackRecorde
 
 
 async def test_a_skipped_tier_posts_nothing(slack: SlackRecorder) -> None:
-    holder = next(t for t in TIERS if t.window is WindowRole.HOLDER)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with batch_window(holder):
-            await release.wait()
-
-    holding = asyncio.create_task(hold())
-    await asyncio.sleep(1.0)
-    try:
+    async with window_held():
         state = await tier("monitoring", return_state=True)
-    finally:
-        release.set()
-        await holding
     assert state.name == "Skipped"
     assert slack.messages == []
 
