@@ -14,6 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+
+from stir.settings import (
+    ClickHouseSettings,
+    PostgresSettings,
+    PrefectSettings,
+    S3Settings,
+    Settings,
+    SlackSettings,
+    StackSettings,
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -233,3 +244,25 @@ async def window_held() -> AsyncIterator[None]:
     finally:
         release.set()
         await holding
+
+
+def settings_for_servers(
+    clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService, s3_prefix: str
+) -> Settings:
+    """Stir's settings pointing at the session's servers, with an S3 prefix of the caller's."""
+    return Settings(
+        clickhouse=ClickHouseSettings(
+            host=clickhouse.host, native_port=clickhouse.native_port,
+            http_port=clickhouse.http_port,
+        ),
+        s3=S3Settings(
+            endpoint_url=s3.endpoint_url, bucket=s3.bucket, region=s3.region,
+            access_key_id=SecretStr(s3.access_key_id),
+            secret_access_key=SecretStr(s3.secret_access_key),
+            prefix=s3_prefix, embedded=False,
+        ),
+        postgres=PostgresSettings(dsn=SecretStr(postgres.dsn)),
+        slack=SlackSettings(),
+        prefect=PrefectSettings(),
+        stack=StackSettings(),
+    )  # fmt: skip

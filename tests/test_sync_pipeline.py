@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 import boto3
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service
-from pydantic import SecretStr
+from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
 
 from stir.clickhouse import ClickHouse, ClickHouseError
 from stir.serving import Gates, ServedTable
@@ -26,13 +25,7 @@ from stir.serving.naming import s3_run_prefix, staging_prefix
 from stir.serving.s3 import StagingError
 from stir.serving.swap import SwapError
 from stir.settings import (
-    ClickHouseSettings,
-    PostgresSettings,
-    PrefectSettings,
-    S3Settings,
     Settings,
-    SlackSettings,
-    StackSettings,
 )
 from tasks.export import export_to_s3
 from tasks.load import load_staging
@@ -44,22 +37,7 @@ from tasks.transfer import check_staging
 @pytest.fixture
 def settings(clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService) -> Settings:
     """Settings pointing at the session's servers, with an S3 prefix of this test's own."""
-    return Settings(
-        clickhouse=ClickHouseSettings(
-            host=clickhouse.host, native_port=clickhouse.native_port,
-            http_port=clickhouse.http_port,
-        ),
-        s3=S3Settings(
-            endpoint_url=s3.endpoint_url, bucket=s3.bucket, region=s3.region,
-            access_key_id=SecretStr(s3.access_key_id),
-            secret_access_key=SecretStr(s3.secret_access_key),
-            prefix=f"test-{uuid.uuid4().hex[:8]}", embedded=False,
-        ),
-        postgres=PostgresSettings(dsn=SecretStr(postgres.dsn)),
-        slack=SlackSettings(),
-        prefect=PrefectSettings(),
-        stack=StackSettings(),
-    )  # fmt: skip
+    return settings_for_servers(clickhouse, s3, postgres, f"test-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture

@@ -6,23 +6,13 @@ import asyncio
 
 import asyncpg
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service
+from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from pydantic import SecretStr
 
 from stir.clickhouse import ClickHouse
 from stir.serving import ServedTable
-from stir.settings import (
-    ClickHouseSettings,
-    PostgresSettings,
-    PrefectSettings,
-    S3Settings,
-    Settings,
-    SlackSettings,
-    StackSettings,
-)
 from tasks.sync import SyncSummary, sync_table
 
 
@@ -30,19 +20,7 @@ from tasks.sync import SyncSummary, sync_table
 async def test_sync_table_inside_a_flow_runs_each_step_as_a_task(
     clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService
 ) -> None:
-    settings = Settings(
-        clickhouse=ClickHouseSettings(
-            host=clickhouse.host, native_port=clickhouse.native_port,
-            http_port=clickhouse.http_port,
-        ),
-        s3=S3Settings(
-            endpoint_url=s3.endpoint_url, bucket=s3.bucket, region=s3.region,
-            access_key_id=SecretStr(s3.access_key_id),
-            secret_access_key=SecretStr(s3.secret_access_key), prefix="flow", embedded=False,
-        ),
-        postgres=PostgresSettings(dsn=SecretStr(postgres.dsn)),
-        slack=SlackSettings(), prefect=PrefectSettings(), stack=StackSettings(),
-    )  # fmt: skip
+    settings = settings_for_servers(clickhouse, s3, postgres, "flow")
     async with ClickHouse(settings.clickhouse) as ch:
         await ch.execute("DROP TABLE IF EXISTS mart_flow")
         await ch.execute(

@@ -14,20 +14,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service
-from pydantic import SecretStr
+from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
 
 from stir.clickhouse import ClickHouse, split_type_arguments
 from stir.serving import ServedTable
 from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type
 from stir.settings import (
     ClickHouseSettings,
-    PostgresSettings,
-    PrefectSettings,
-    S3Settings,
     Settings,
-    SlackSettings,
-    StackSettings,
 )
 from tasks.sync import sync_table
 
@@ -89,24 +83,7 @@ def test_type_parser_and_unsupported_types() -> None:
 
 
 def settings_for(ch: ClickHouseServer, s3: S3Service, pg: PostgresService) -> Settings:
-    return Settings(
-        clickhouse=ClickHouseSettings(
-            host=ch.host, native_port=ch.native_port, http_port=ch.http_port
-        ),
-        s3=S3Settings(
-            endpoint_url=s3.endpoint_url,
-            bucket=s3.bucket,
-            region=s3.region,
-            access_key_id=SecretStr(s3.access_key_id),
-            secret_access_key=SecretStr(s3.secret_access_key),
-            prefix="types",
-            embedded=False,
-        ),
-        postgres=PostgresSettings(dsn=SecretStr(pg.dsn)),
-        slack=SlackSettings(),
-        prefect=PrefectSettings(),
-        stack=StackSettings(),
-    )
+    return settings_for_servers(ch, s3, pg, "types")
 
 
 @pytest.fixture
