@@ -10,9 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
+
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+from stir.serving.declaration import ServedTable, served_tables
 
 TIME_ZONE = "UTC"
 WORK_POOL = "stir"
+# Every tier deployment runs one flow run at a time. A run that comes due while the previous one
+# still runs is cancelled, not queued: the next schedule is minutes away and a queue would pile up
+# behind a slow run (prefect.yaml declares the same).
+ONE_RUN_AT_A_TIME = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+)
 
 
 class WindowRole(StrEnum):
@@ -31,6 +42,9 @@ class Tier:
     timeout: timedelta
     retries: int
     freshness_sla: timedelta
+    # After its syncs, check every served table's freshness SLA and each source's scrape
+    # failure rate, alerting on breaches and recoveries (tasks/health.py).
+    checks_health: bool = False
 
     @property
     def dbt_selector(self) -> str:
@@ -41,6 +55,15 @@ class Tier:
     def dbt_exclude(self) -> str:
         """Other tiers' models: an ancestor owned by another tier is read as that tier left it."""
         return " ".join(f"tag:{tier.name}" for tier in TIERS if tier.name != self.name)
+
+    def served_tables(self, manifest: dict[str, Any]) -> list[ServedTable]:
+        """The served tables declared by this tier's models in a dbt `manifest.json`."""
+        nodes = {
+            key: node
+            for key, node in manifest["nodes"].items()
+            if self.name in node.get("tags", [])
+        }
+        return served_tables({"nodes": nodes})
 
     @property
     def deployment_name(self) -> str:
@@ -60,6 +83,7 @@ TIERS: tuple[Tier, ...] = (
         timeout=timedelta(minutes=4),
         retries=0,  # the next run is five minutes away
         freshness_sla=timedelta(minutes=15),
+        checks_health=True,
     ),
     Tier(
         name="core",

@@ -20,9 +20,10 @@ from prefect.states import Completed, State
 
 from deployments.tiers import get_tier
 from flows.batch_window import WindowBusy, batch_window
-from stir.serving.declaration import ServedTable, served_tables
+from stir.serving.declaration import ServedTable
 from stir.settings import get_settings
 from tasks.dbt import DbtBuildResult, build_selection
+from tasks.health import HealthReport, check_health
 from tasks.notify import Failure, notify_failure
 from tasks.sync import SyncSummary, sync_table
 
@@ -38,12 +39,6 @@ class TierSyncError(RuntimeError):
     """Some served tables of a tier failed to sync; the others were swapped in."""
 
 
-def tier_served_tables(manifest: dict, tag: str) -> list[ServedTable]:
-    """The served tables declared by the models tagged `tag`."""
-    nodes = {key: node for key, node in manifest["nodes"].items() if tag in node.get("tags", [])}
-    return served_tables({"nodes": nodes})
-
-
 async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | BaseException]:
     """Sync every table, at most SYNC_CONCURRENCY at once; one failure does not stop the rest."""
     slots = asyncio.Semaphore(SYNC_CONCURRENCY)
@@ -56,7 +51,10 @@ async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | Base
 
 
 def _summary_markdown(
-    tier_name: str, built: DbtBuildResult, synced: list[tuple[ServedTable, Any]]
+    tier_name: str,
+    built: DbtBuildResult,
+    synced: list[tuple[ServedTable, Any]],
+    health: HealthReport | None = None,
 ) -> str:
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(built.statuses.items()))
     lines = [
@@ -78,6 +76,21 @@ def _summary_markdown(
             f"| {decl.ref} | swapped (run {outcome.run_id}) | {outcome.rows:,} | "
             f"{outcome.seconds:.1f} | {phases} | {', '.join(outcome.gates.passed)} |"
         )
+    if health is not None:
+        stale = [f for f in health.freshness if f.state == "STALE"]
+        lines += [
+            "",
+            f"Health: {len(health.freshness)} served tables, {len(stale)} past their SLA; "
+            f"alerting: {', '.join(health.alerting) or 'nothing'}"
+            + (f"; recovered: {', '.join(health.recovered)}" if health.recovered else ""),
+            "",
+            "| source | scrapes (1 h) | failures | rate |",
+            "|---|---|---|---|",
+            *(
+                f"| {s.source} | {s.requests:,} | {s.failures:,} | {s.rate:.1%} |"
+                for s in health.scrapes
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -119,12 +132,13 @@ async def tier(tier: str) -> dict[str, Any] | State:
     try:
         async with batch_window(spec):
             built = await build_selection(spec.dbt_selector, spec.dbt_exclude)
-            tables = tier_served_tables(built.manifest(), spec.name)
+            tables = spec.served_tables(built.manifest())
             outcomes = await sync_tier_tables(tables)
             synced = list(zip(tables, outcomes, strict=True))
+            health = await check_health(built.manifest()) if spec.checks_health else None
             await acreate_markdown_artifact(
                 key=f"tier-{spec.name}",
-                markdown=_summary_markdown(spec.name, built, synced),
+                markdown=_summary_markdown(spec.name, built, synced, health),
                 description=f"What the {spec.name} tier built and served",
             )
             failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
@@ -139,6 +153,7 @@ async def tier(tier: str) -> dict[str, Any] | State:
                 "dbt_nodes": built.nodes,
                 "dbt_seconds": built.seconds,
                 "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
+                "alerting": list(health.alerting) if health else [],
             }
     except WindowBusy as busy:
         log.info("%s", busy)

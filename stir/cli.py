@@ -479,10 +479,9 @@ def serve_command() -> None:
     settings = load_settings()
     _use_prefect_api(settings)
     from prefect import serve
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron
 
-    from deployments.tiers import TIERS, TIME_ZONE
+    from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE
     from flows.tier import tier as tier_flow
 
     deployments = [
@@ -492,9 +491,7 @@ def serve_command() -> None:
             parameters={"tier": spec.name},
             schedules=[Cron(spec.cron, timezone=TIME_ZONE)],
             tags=["stir", f"tier:{spec.name}", f"window:{spec.window.value}"],
-            concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-            ),
+            concurrency_limit=ONE_RUN_AT_A_TIME,
         )
         for spec in TIERS
     ]
@@ -587,47 +584,20 @@ def freshness_command() -> None:
     each sync leaves on the live table. Exit code 1 when any table is stale or was never synced,
     so a monitor can run it as a check.
     """
+    from tasks.dbt import parse_manifest
+    from tasks.health import freshness_report
+
     settings = load_settings()
-    rows = asyncio.run(_freshness(settings))
+    report = asyncio.run(freshness_report(asyncio.run(parse_manifest()), settings))
     table = Table(title="Freshness of the served tables", title_justify="left")
     for column in ("table", "tier", "last sync (UTC)", "age", "SLA", "state"):
         table.add_column(column)
-    for ref, tier_name, synced_at, age, sla, state in rows:
-        table.add_row(ref, tier_name, synced_at, age, sla, state)
+    for item in report:
+        synced = f"{item.synced_at:%Y-%m-%d %H:%M:%S}" if item.synced_at else "never"
+        table.add_row(item.table, item.tier, synced, item.age_text, str(item.sla), item.state)
     _console().print(table)
-    if any(row[-1] != "ok" for row in rows):
+    if any(item.state != "ok" for item in report):
         raise typer.Exit(EXIT_FAILED)
-
-
-async def _freshness(settings: Settings) -> list[tuple[str, str, str, str, str, str]]:
-    from datetime import UTC, datetime
-
-    import asyncpg
-
-    from deployments.tiers import TIERS
-    from flows.tier import tier_served_tables
-    from stir.serving.freshness import read_stamp
-    from tasks.dbt import parse_manifest
-
-    manifest = await parse_manifest()
-    conn = await asyncpg.connect(settings.postgres.effective_dsn())
-    rows = []
-    try:
-        for spec in TIERS:
-            for decl in tier_served_tables(manifest, spec.name):
-                found = await read_stamp(conn, decl.schema, decl.table)
-                sla = spec.freshness_sla
-                if found is None:
-                    rows.append((decl.ref, spec.name, "never", "-", str(sla), "never synced"))
-                    continue
-                age = datetime.now(UTC) - found.synced_at
-                state = "ok" if age <= sla else "STALE"
-                when = f"{found.synced_at:%Y-%m-%d %H:%M:%S}"
-                age_text = str(age).split(".")[0]
-                rows.append((decl.ref, spec.name, when, age_text, str(sla), state))
-    finally:
-        await conn.close()
-    return rows
 
 
 # --- stir pipeline -------------------------------------------------------------------------

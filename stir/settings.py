@@ -228,6 +228,19 @@ class SlackSettings(_Section):
     )
 
 
+class AlertSettings(_Section):
+    """What the monitoring tier alerts on (besides each served table's freshness SLA)."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_ALERT_")
+
+    scrape_failure_rate: Annotated[
+        float, Field(gt=0, le=1), Accepts("a fraction in (0, 1], e.g. 0.25")
+    ] = Field(default=0.25, description="a source failing more of its last hour's scrapes alerts")
+    scrape_min_requests: Annotated[int, Field(ge=1), Accepts("a positive integer")] = Field(
+        default=20, description="fewer scrapes in the last hour than this never alert"
+    )
+
+
 class PrefectSettings(_Section):
     """Where flows are deployed and run."""
 
@@ -258,6 +271,7 @@ class Settings(BaseModel):
     s3: S3Settings
     postgres: PostgresSettings
     slack: SlackSettings
+    alerts: AlertSettings
     prefect: PrefectSettings
     stack: StackSettings
 
@@ -271,6 +285,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "s3": S3Settings,
     "postgres": PostgresSettings,
     "slack": SlackSettings,
+    "alerts": AlertSettings,
     "prefect": PrefectSettings,
     "stack": StackSettings,
 }

@@ -75,14 +75,15 @@ async def notify_failure(failure: Failure, settings: SlackSettings) -> bool:
         log.info("alert for %s suppressed (already sent recently)", failure.tier)
         return False
 
-    posted = await _post(failure.text(entry["suppressed"]), settings)
+    posted = await post_message(failure.text(entry["suppressed"]), settings)
     if posted:
         state[failure.fingerprint] = {"sent_at": now, "suppressed": 0}
         await Variable.aset(STATE_VARIABLE, state, overwrite=True)
     return posted
 
 
-async def _post(text: str, settings: SlackSettings) -> bool:
+async def post_message(text: str, settings: SlackSettings) -> bool:
+    """Post `text` to the alert channel; False (and the text logged) when it could not."""
     if settings.token is None:
         log.warning("STIR_SLACK_TOKEN is not set; alert not sent to Slack:\n%s", text)
         return False

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from prefect.variables import Variable
 from pydantic import SecretStr
 
 from stir.settings import (
@@ -266,3 +268,48 @@ def settings_for_servers(
         prefect=PrefectSettings(),
         stack=StackSettings(),
     )  # fmt: skip
+
+
+SLACK_TOKEN = "xoxb-test-token-not-real"
+
+
+@dataclass
+class SlackRecorder:
+    url: str
+    messages: list[dict] = field(default_factory=list)
+    auth_headers: list[str] = field(default_factory=list)
+    fail: bool = False
+
+    @property
+    def texts(self) -> list[str]:
+        return [message["text"] for message in self.messages]
+
+
+@pytest.fixture
+async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]:
+    """A Slack Web API stand-in on loopback (the only fake: Slack is a SaaS we cannot run); the
+    settings point slack-sdk at it, and the alert state Variables start empty."""
+    from tasks import health, notify
+
+    port = free_port()
+    recorder = SlackRecorder(url=f"http://127.0.0.1:{port}/api/")
+
+    async def post_message(request: web.Request) -> web.Response:
+        if recorder.fail:
+            return web.Response(status=503, text="down")
+        recorder.auth_headers.append(request.headers.get("Authorization", ""))
+        form = await request.post() if request.content_type != "application/json" else None
+        recorder.messages.append(dict(form) if form is not None else await request.json())
+        return web.json_response({"ok": True, "channel": "C1", "ts": "1.0"})
+
+    app = web.Application()
+    app.router.add_post("/api/chat.postMessage", post_message)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setenv("STIR_SLACK_TOKEN", SLACK_TOKEN)
+    monkeypatch.setenv("STIR_SLACK_BASE_URL", recorder.url)
+    await Variable.aunset(notify.STATE_VARIABLE)
+    await Variable.aunset(health.STATE_VARIABLE)
+    yield recorder
+    await runner.cleanup()

@@ -13,7 +13,7 @@ from conftest import window_held
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
-from deployments.tiers import TIERS, TIME_ZONE, WORK_POOL, WindowRole
+from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE, WORK_POOL, WindowRole
 from flows.tier import SKIPPED, tier
 from stir.settings import PrefectSettings
 
@@ -50,6 +50,8 @@ def test_each_deployment_matches_its_tier(spec) -> None:
     assert deployment["schedules"] == [{"cron": spec.cron, "timezone": TIME_ZONE}]
     # At most one run of a deployment at a time; a collision drops the newcomer, never queues.
     assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    assert ONE_RUN_AT_A_TIME.limit == 1
+    assert ONE_RUN_AT_A_TIME.collision_strategy.value == "CANCEL_NEW"
     assert deployment["work_pool"]["name"] == WORK_POOL == PrefectSettings().work_pool
     assert f"window:{spec.window.value}" in deployment["tags"]
 
@@ -138,3 +140,38 @@ async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
         assert deployment.work_pool_name == WORK_POOL
         assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
         assert deployment.entrypoint == "flows/tier.py:tier"
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_a_deployment_never_runs_two_flow_runs_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three runs of one deployment come due together: one runs, the others are cancelled."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.runner import Runner
+
+    monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    slow = load_flow_from_entrypoint(f"{ROOT / 'tests/flows/slow_flow.py'}:slow_tier")
+    runner = Runner(name="one-run-at-a-time", query_seconds=1)
+    deployment_id = await runner.aadd_flow(
+        slow, name="slow", parameters={"tier": "core"}, concurrency_limit=ONE_RUN_AT_A_TIME
+    )
+    serving = asyncio.create_task(runner.start())
+    try:
+        async with get_client() as client:
+            runs = [await client.create_flow_run_from_deployment(deployment_id) for _ in range(3)]
+            for _ in range(120):
+                found = await client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+                if len(found) == 3 and all(r.state and r.state.is_final() for r in found):
+                    break
+                await asyncio.sleep(0.5)
+    finally:
+        await runner.astop()
+        serving.cancel()
+    states = sorted(r.state.type.value for r in found)
+    assert {r.id for r in found} == {r.id for r in runs}
+    assert states == ["CANCELLED", "CANCELLED", "COMPLETED"], states
+    cancelled = [r.state.message for r in found if r.state.is_cancelled()]
+    assert cancelled == ["Deployment concurrency limit reached."] * 2

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-
 import pytest
-from aiohttp import web
-from conftest import free_port, window_held
+from conftest import SLACK_TOKEN as TOKEN
+from conftest import SlackRecorder, window_held
 from prefect import flow
 from prefect.variables import Variable
 
@@ -16,41 +13,6 @@ from stir.settings import SlackSettings
 from tasks.notify import STATE_VARIABLE, Failure, notify_failure
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-TOKEN = "xoxb-test-token-not-real"
-
-
-@dataclass
-class SlackRecorder:
-    url: str
-    messages: list[dict] = field(default_factory=list)
-    auth_headers: list[str] = field(default_factory=list)
-    fail: bool = False
-
-
-@pytest.fixture
-async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]:
-    """A Slack Web API stand-in on loopback; the settings point slack-sdk at it."""
-    port = free_port()
-    recorder = SlackRecorder(url=f"http://127.0.0.1:{port}/api/")
-
-    async def post_message(request: web.Request) -> web.Response:
-        if recorder.fail:
-            return web.Response(status=503, text="down")
-        recorder.auth_headers.append(request.headers.get("Authorization", ""))
-        form = await request.post() if request.content_type != "application/json" else None
-        recorder.messages.append(dict(form) if form is not None else await request.json())
-        return web.json_response({"ok": True, "channel": "C1", "ts": "1.0"})
-
-    app = web.Application()
-    app.router.add_post("/api/chat.postMessage", post_message)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    monkeypatch.setenv("STIR_SLACK_TOKEN", TOKEN)
-    monkeypatch.setenv("STIR_SLACK_BASE_URL", recorder.url)
-    await Variable.aunset(STATE_VARIABLE)
-    yield recorder
-    await runner.cleanup()
 
 
 @flow(name="tier", on_failure=[alert_on_failure])

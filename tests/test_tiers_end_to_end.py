@@ -4,22 +4,30 @@ artifact written; a failing dbt test fails the tier and leaves the served tables
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
+from conftest import (
+    ClickHouseServer,
+    PostgresService,
+    S3Service,
+    SlackRecorder,
+    isolated_stir_env,
+)
 from prefect.client.orchestration import get_client
 
 from deployments.tiers import TIERS
 from flows.adhoc import rollback_one_table, sync_one_table
 from flows.tier import tier
 from stir.clickhouse import ClickHouse
-from stir.serving.freshness import SyncStamp, read_stamp
+from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 
@@ -135,3 +143,85 @@ async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatc
     assert (await stamp_of(first_table)).run_id == first["run_id"]
     with pytest.raises(ValueError, match="no served table called 'nope'"):
         await sync_one_table("nope")
+
+
+async def backdate_stamp(table: str, age: timedelta) -> None:
+    """Make `table` look last synced `age` ago (as if its tier had stopped running)."""
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        schema, _, name = table.rpartition(".")
+        stamp = await read_stamp(conn, schema, name)
+        synced_at = (datetime.now(UTC) - age).isoformat()
+        payload = {"run_id": stamp.run_id, "exported_at": synced_at, "synced_at": synced_at}
+        comment = json.dumps({STAMP_KEY: payload}).replace("'", "''")
+        await conn.execute(f'COMMENT ON TABLE "{schema}"."{name}" IS \'{comment}\'')
+    finally:
+        await conn.close()
+
+
+async def add_scrapes(source: str, status: str, count: int, after_newest: timedelta) -> None:
+    """`count` scrape requests of `source` with `status`, `after_newest` past the newest one."""
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        await ch.execute(
+            "INSERT INTO raw_beat.scrape_requests SELECT r.* REPLACE ("
+            " top + 1 + n.number AS request_id,"
+            " {status:String} AS status,"
+            " if({status:String} = 'success', NULL, 'Timeout') AS error_class,"
+            " newest + toIntervalSecond({offset:UInt32} + n.number) AS started_at,"
+            " newest + toIntervalSecond({offset:UInt32} + n.number + 1) AS finished_at,"
+            " newest + toIntervalSecond({offset:UInt32} + n.number + 1) AS _ingested_at)"
+            " FROM (SELECT * FROM raw_beat.scrape_requests WHERE source = {source:String}"
+            "       LIMIT 1) AS r,"
+            " (SELECT max(started_at) AS newest, max(request_id) AS top"
+            "  FROM raw_beat.scrape_requests) AS m,"
+            " numbers({count:UInt32}) AS n",
+            {
+                "status": status,
+                "source": source,
+                "count": count,
+                "offset": int(after_newest.total_seconds()),
+            },
+        )
+
+
+async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_recovery(
+    platform: pytest.MonkeyPatch, slack: SlackRecorder
+) -> None:
+    growth = await tier("growth", return_state=True)
+    assert growth.is_completed(), growth.message
+    growth_table = next(iter((await growth.result())["tables"]))
+    # A healthy platform: nothing to say.
+    healthy = await tier("monitoring", return_state=True)
+    assert (await healthy.result())["alerting"] == []
+    assert slack.messages == []
+
+    # The growth tier stopped ten days ago (SLA: nine), and YouTube's scrapes start failing.
+    await backdate_stamp(growth_table, timedelta(days=10))
+    await add_scrapes("youtube", "failure", 200, timedelta(minutes=1))
+    breached = await tier("monitoring", return_state=True)
+    assert breached.is_completed(), breached.message  # alerting is not failing
+    assert sorted((await breached.result())["alerting"]) == [
+        "freshness:" + growth_table, "scrape:youtube"
+    ]  # fmt: skip
+    assert len(slack.messages) == 1
+    alert = slack.texts[0]
+    assert growth_table in alert
+    assert "SLA" in alert
+    assert "stir run growth" in alert
+    assert "source `youtube` failed 200 of" in alert
+
+    # Still breached five minutes later: no repeat.
+    await tier("monitoring", return_state=True)
+    assert len(slack.messages) == 1
+
+    # Growth runs again and an hour of successful YouTube scrapes pushes the failures out.
+    assert (await tier("growth", return_state=True)).is_completed()
+    await add_scrapes("youtube", "success", 300, timedelta(hours=2))
+    recovered = await tier("monitoring", return_state=True)
+    assert (await recovered.result())["alerting"] == []
+    assert len(slack.messages) == 2
+    recovery = slack.texts[1]
+    assert "recovered" in recovery
+    assert growth_table in recovery
+    assert "youtube" in recovery
+    await Seeder(get_settings()).seed("xs", 7)  # the raw data as the other tests expect it

@@ -1,0 +1,174 @@
+"""Health of what Stir serves: freshness of every served table, scrape failure rate per source.
+
+`freshness_report` is what `stir freshness` prints; `check_health` is the monitoring tier's last
+step. It alerts once when a condition starts (a table past its tier's SLA, a source failing more
+than `STIR_ALERT_SCRAPE_FAILURE_RATE` of its last hour's scrapes) and once when it recovers; the
+conditions currently alerting live in a Prefect Variable, so a breach that lasts an hour posts
+one message, not twelve, and the recovery is said out loud.
+
+A table that was never synced is reported but does not alert: nothing stale is live, and the
+tier that should fill it alerts on its own failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import task
+from prefect.variables import Variable
+
+from deployments.tiers import TIERS
+from stir.clickhouse import quote_identifier as ch_ident
+from stir.serving.freshness import read_stamp
+from stir.settings import Settings
+from tasks._common import clickhouse, postgres, settings_or_default
+from tasks.notify import post_message
+
+log = logging.getLogger("stir.health")
+
+STATE_VARIABLE = "stir-health-alerts"
+SCRAPE_HEALTH_MODEL = "mart_scrape_health"
+
+
+@dataclass(frozen=True)
+class TableFreshness:
+    table: str
+    tier: str
+    sla: timedelta
+    synced_at: datetime | None
+    age: timedelta | None
+
+    @property
+    def age_text(self) -> str:
+        """The age to the second ("1:02:03"), "-" when never synced."""
+        return str(self.age).split(".")[0] if self.age is not None else "-"
+
+    @property
+    def state(self) -> str:
+        if self.age is None:
+            return "never synced"
+        return "ok" if self.age <= self.sla else "STALE"
+
+
+@dataclass(frozen=True)
+class SourceFailureRate:
+    source: str
+    requests: int
+    failures: int
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    freshness: tuple[TableFreshness, ...]
+    scrapes: tuple[SourceFailureRate, ...]
+    alerting: tuple[str, ...]  # every condition breached now
+    opened: tuple[str, ...]  # breached now, not at the previous check: alerted
+    recovered: tuple[str, ...]  # breached at the previous check, not now: recovery posted
+
+
+async def freshness_report(
+    manifest: dict[str, Any], settings: Settings | None = None
+) -> list[TableFreshness]:
+    """Every served table of every tier: when it was last synced, against its tier's SLA."""
+    settings = settings_or_default(settings)
+    now = datetime.now(UTC)
+    report = []
+    async with postgres(settings) as conn:
+        for spec in TIERS:
+            for decl in spec.served_tables(manifest):
+                stamp = await read_stamp(conn, decl.schema, decl.table)
+                synced_at = stamp.synced_at if stamp else None
+                age = now - synced_at if synced_at else None
+                report.append(
+                    TableFreshness(decl.ref, spec.name, spec.freshness_sla, synced_at, age)
+                )
+    return report
+
+
+def _relation(manifest: dict[str, Any], model: str) -> str:
+    for node in manifest["nodes"].values():
+        if node.get("resource_type") == "model" and node["name"] == model:
+            return f"{ch_ident(node['schema'])}.{ch_ident(node.get('alias') or node['name'])}"
+    raise LookupError(f"the dbt project has no model {model}")
+
+
+async def scrape_failure_rates(
+    manifest: dict[str, Any], settings: Settings | None = None
+) -> list[SourceFailureRate]:
+    """Requests and failures per source over the last hour (all endpoints of the source)."""
+    settings = settings_or_default(settings)
+    async with clickhouse(settings) as ch:
+        rows = await ch.fetch(
+            "SELECT toString(source), sum(requests_1h), sum(failures_1h) "
+            f"FROM {_relation(manifest, SCRAPE_HEALTH_MODEL)} GROUP BY source ORDER BY source"
+        )
+    return [SourceFailureRate(str(s), int(r), int(f)) for s, r, f in rows]
+
+
+def _conditions(
+    freshness: list[TableFreshness], scrapes: list[SourceFailureRate], settings: Settings
+) -> dict[str, str]:
+    """Breached conditions now: key -> what a person on call reads."""
+    threshold = settings.alerts.scrape_failure_rate
+    min_requests = settings.alerts.scrape_min_requests
+    breached = {}
+    for item in freshness:
+        if item.state == "STALE":
+            breached[f"freshness:{item.table}"] = (
+                f"`{item.table}` ({item.tier} tier) was last synced {item.age_text} ago; "
+                f"its SLA is {item.sla}. Run `stir run {item.tier}` or look at that tier's runs."
+            )
+    for source in scrapes:
+        if source.requests >= min_requests and source.rate > threshold:
+            breached[f"scrape:{source.source}"] = (
+                f"source `{source.source}` failed {source.failures} of {source.requests} scrapes "
+                f"in the last hour ({source.rate:.0%}; threshold {threshold:.0%}). "
+                "See the `scrape_health` and scrape error tables for the endpoint and error class."
+            )
+    return breached
+
+
+@task(name="check-health", task_run_name="check freshness SLAs and scrape failure rates")
+async def check_health(manifest: dict[str, Any], settings: Settings | None = None) -> HealthReport:
+    """Alert on conditions that began since the last check; announce those that ended."""
+    settings = settings_or_default(settings)
+    freshness = await freshness_report(manifest, settings)
+    scrapes = await scrape_failure_rates(manifest, settings)
+    breached = _conditions(freshness, scrapes, settings)
+
+    previous = await Variable.aget(STATE_VARIABLE, default=None)
+    previous = dict(previous) if isinstance(previous, dict) else {}
+    opened = sorted(key for key in breached if key not in previous)
+    recovered = sorted(key for key in previous if key not in breached)
+    if opened:
+        text = ":warning: Stir health check: " + "\n".join(
+            ["", *(f"• {breached[key]}" for key in opened)]
+        )
+        await post_message(text, settings.slack)
+    if recovered:
+        text = ":white_check_mark: Stir health check, recovered: " + "\n".join(
+            ["", *(f"• {_recovered_text(key)}" for key in recovered)]
+        )
+        await post_message(text, settings.slack)
+    # Remember what alerted even if Slack was down: the person on call sees the warning in the
+    # run's logs, and a recovery is still announced once Slack is back.
+    await Variable.aset(STATE_VARIABLE, breached, overwrite=True)
+    for key in opened:
+        log.warning("health: %s", breached[key])
+    return HealthReport(
+        tuple(freshness), tuple(scrapes), tuple(sorted(breached)), tuple(opened), tuple(recovered)
+    )
+
+
+def _recovered_text(key: str) -> str:
+    kind, _, what = key.partition(":")
+    if kind == "freshness":
+        return f"`{what}` is within its freshness SLA again."
+    return f"source `{what}` is back under the scrape failure threshold."
