@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from prefect import flow
@@ -133,7 +134,9 @@ async def tier(tier: str) -> dict[str, Any] | State:
         async with batch_window(spec):
             built = await build_selection(spec.dbt_selector, spec.dbt_exclude)
             tables = spec.served_tables(built.manifest())
+            sync_started = time.monotonic()
             outcomes = await sync_tier_tables(tables)
+            sync_seconds = time.monotonic() - sync_started
             synced = list(zip(tables, outcomes, strict=True))
             health = await check_health(built.manifest()) if spec.checks_health else None
             await acreate_markdown_artifact(
@@ -152,6 +155,7 @@ async def tier(tier: str) -> dict[str, Any] | State:
                 "tier": spec.name,
                 "dbt_nodes": built.nodes,
                 "dbt_seconds": built.seconds,
+                "sync_seconds": sync_seconds,
                 "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
                 "alerting": list(health.alerting) if health else [],
             }

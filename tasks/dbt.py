@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbt_common.events.base_types import EventLevel
+from prefect.settings import get_current_settings
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
 log = logging.getLogger("stir.dbt")
@@ -41,12 +44,31 @@ class DbtBuildResult:
         return sum(self.statuses.values())
 
 
+def _dbt_log_level() -> EventLevel:
+    """dbt's log level: DBT_LOG_LEVEL, else Prefect's logging level in dbt's words.
+
+    prefect-dbt derives it from PREFECT_LOGGING_LEVEL by lower-casing, which fails for WARNING
+    and CRITICAL (dbt says "warn" and "error"): a user quieting Prefect's logs would fail
+    every tier.
+    """
+    level = os.environ.get("DBT_LOG_LEVEL") or get_current_settings().logging.level
+    level = level.lower()
+    return EventLevel({"warning": "warn", "critical": "error"}.get(level, level))
+
+
+def dbt_settings(project_dir: Path, target_path: Path | None) -> PrefectDbtSettings:
+    settings = PrefectDbtSettings(
+        project_dir=project_dir, profiles_dir=project_dir, log_level=_dbt_log_level()
+    )
+    if target_path is not None:
+        settings.target_path = target_path
+    return settings
+
+
 def _build(
     selector: str, exclude: str | None, project_dir: Path, target_path: Path | None
 ) -> DbtBuildResult:
-    settings = PrefectDbtSettings(project_dir=project_dir, profiles_dir=project_dir)
-    if target_path is not None:
-        settings.target_path = target_path
+    settings = dbt_settings(project_dir, target_path)
     target = settings.target_path
     target = target if target.is_absolute() else project_dir / target
     runner = PrefectDbtRunner(settings=settings, raise_on_failure=True)

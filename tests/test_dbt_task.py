@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from tasks.dbt import DbtBuildResult, build_selection
+from tasks.dbt import DbtBuildResult, build_selection, dbt_settings
 
 PROJECT = Path(__file__).parent / "dbt_conformance"
 RAW = "dbt_conformance_raw"
@@ -76,3 +76,13 @@ async def test_a_failing_dbt_test_fails_the_flow(
     orders.command(f"INSERT INTO {RAW}.orders VALUES (3, 'cy', 'lost', 1, '2024-01-03 00:00:00')")
     state = await build("+orders_current", tmp_path / "target", return_state=True)
     assert state.is_failed()
+
+
+@pytest.mark.parametrize(("prefect_level", "dbt_level"), [("WARNING", "warn"), ("DEBUG", "debug")])
+def test_dbt_follows_prefect_logging_level(prefect_level: str, dbt_level: str) -> None:
+    """prefect-dbt alone fails on PREFECT_LOGGING_LEVEL=WARNING (dbt's word is "warn")."""
+    from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
+
+    with temporary_settings({PREFECT_LOGGING_LEVEL: prefect_level}):
+        settings = dbt_settings(PROJECT, None)
+    assert settings.log_level.value == dbt_level
