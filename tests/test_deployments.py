@@ -175,3 +175,35 @@ async def test_a_deployment_never_runs_two_flow_runs_at_once(
     assert states == ["CANCELLED", "CANCELLED", "COMPLETED"], states
     cancelled = [r.state.message for r in found if r.state.is_cancelled()]
     assert cancelled == ["Deployment concurrency limit reached."] * 2
+
+
+async def test_a_tier_reads_only_its_own_and_earlier_tiers_models(tmp_path: Path) -> None:
+    """TIERS is the dependency order `stir pipeline` runs them in: on a fresh platform every
+    tier must find what it reads already built, so no model reads a later tier's model."""
+    from tasks.dbt import parse_manifest
+
+    manifest = await parse_manifest(target_path=tmp_path / "target")
+    order = {spec.name: index for index, spec in enumerate(TIERS)}
+    nodes = manifest["nodes"]
+
+    def tier_of(node: dict) -> int | None:
+        tiers = [order[tag] for tag in node.get("tags", []) if tag in order]
+        return tiers[0] if tiers else None
+
+    def upstream_tiers(unique_id: str, seen: set[str]) -> set[int]:
+        found = set()
+        for parent in nodes[unique_id]["depends_on"]["nodes"]:
+            if parent in seen or parent not in nodes:
+                continue
+            seen.add(parent)
+            tier = tier_of(nodes[parent])
+            found |= {tier} if tier is not None else upstream_tiers(parent, seen)
+        return found
+
+    late = []
+    for unique_id, node in nodes.items():
+        own = tier_of(node)
+        if node["resource_type"] == "model" and own is not None:
+            later = {t for t in upstream_tiers(unique_id, set()) if t > own}
+            late += [(node["name"], TIERS[own].name, TIERS[t].name) for t in later]
+    assert late == []
