@@ -2,7 +2,8 @@
 
 Protocol (one transaction, `lock_timeout` short, retried a bounded number of times):
 
-1. `LOCK TABLE <t> IN ACCESS EXCLUSIVE MODE` (readers wait at most `lock_timeout` behind us);
+1. `LOCK TABLE <views on t>, <t> IN ACCESS EXCLUSIVE MODE`, views first, as readers of a view
+   take them (waiting at most `lock_timeout`; readers then wait behind us for milliseconds);
 2. capture the views that depend on `<t>` (recursively), their definitions (`pg_get_viewdef`
    with an empty search path, so every name is schema-qualified), options, owners and grants,
    and `<t>`'s owner and grants; drop those views;
@@ -50,6 +51,8 @@ class SwapResult:
     attempts: int
     seconds: float
     views: tuple[str, ...]
+    # From the ACCESS EXCLUSIVE lock granted to the commit: how long readers were held back.
+    lock_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,18 @@ async def _owner_and_grants(conn: asyncpg.Connection, oid: int) -> tuple[str, li
     return owner, grants
 
 
-async def _apply_owner_and_grants(
-    conn: asyncpg.Connection, kind: str, target: str, owner: str, grants: list[_Grant]
-) -> None:
-    current = await conn.fetchval(
-        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass($1)", target
-    )
-    if current != owner:
-        await conn.execute(f"ALTER {kind} {target} OWNER TO {quote_ident(owner)}")
+def _owner_and_grants_sql(
+    kind: str, target: str, current_owner: str, owner: str, grants: list[_Grant]
+) -> list[str]:
+    """Statements giving `target` the owner and grants of the object it replaces."""
+    statements = []
+    if current_owner != owner:
+        statements.append(f"ALTER {kind} {target} OWNER TO {quote_ident(owner)}")
     for g in grants:
         grantee = "PUBLIC" if g.grantee is None else quote_ident(g.grantee)
         option = " WITH GRANT OPTION" if g.grantable else ""
-        await conn.execute(f"GRANT {g.privilege} ON {target} TO {grantee}{option}")
+        statements.append(f"GRANT {g.privilege} ON {target} TO {grantee}{option}")
+    return statements
 
 
 async def _dependent_views(conn: asyncpg.Connection, target: str) -> list[_View]:
@@ -164,57 +167,105 @@ async def _index_roles(conn: asyncpg.Connection, target: str) -> list[tuple[str,
     return roles
 
 
-async def _rename_table(conn: asyncpg.Connection, schema: str, old: str, new: str) -> None:
-    await conn.execute(f"ALTER TABLE {qualified(schema, old)} RENAME TO {quote_ident(new)}")
-    for name, role in await _index_roles(conn, qualified(schema, new)):
+async def _rename_table_sql(conn: asyncpg.Connection, schema: str, old: str, new: str) -> list[str]:
+    """Statements renaming table `old` to `new` and each of its indexes after `new`."""
+    statements = [f"ALTER TABLE {qualified(schema, old)} RENAME TO {quote_ident(new)}"]
+    for name, role in await _index_roles(conn, qualified(schema, old)):
         target = index_name(new, role)
         if target != name:
-            await conn.execute(
+            statements.append(
                 f"ALTER INDEX {qualified(schema, name)} RENAME TO {quote_ident(target)}"
             )
+    return statements
 
 
 async def _exists(conn: asyncpg.Connection, schema: str, name: str) -> bool:
     return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", qualified(schema, name))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Every statement of one swap, prepared from the catalogs before the lock is taken."""
+
+    views: list[_View]
+    statements: list[str]
+    backup: str
+    discard: str | None  # the previous backup, renamed aside; dropped after the commit
+
+
+async def _plan(conn: asyncpg.Connection, schema: str, table: str, incoming: str) -> _Plan:
+    backup = backup_name(table)
+    live = qualified(schema, table)
+    views = await _dependent_views(conn, live)
+    owner, grants = await _owner_and_grants(conn, await conn.fetchval(
+        "SELECT to_regclass($1)::oid", live))  # fmt: skip
+    incoming_owner = await conn.fetchval(
+        "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass($1)",
+        qualified(schema, incoming),
+    )
+    statements = [f"DROP VIEW {qualified(v.schema, v.name)}" for v in reversed(views)]
+    discard = None
+    if incoming == backup:  # rollback: exchange the two, through a parked name
+        parked = fit(staging_prefix(table) + "rollback")
+        statements += await _rename_table_sql(conn, schema, table, parked)
+        statements += await _rename_table_sql(conn, schema, backup, table)
+        # After the first rename, the parked table's indexes are named after `parked`.
+        statements.append(
+            f"ALTER TABLE {qualified(schema, parked)} RENAME TO {quote_ident(backup)}"
+        )
+        for _name, role in await _index_roles(conn, live):
+            statements.append(
+                f"ALTER INDEX {qualified(schema, index_name(parked, role))} "
+                f"RENAME TO {quote_ident(index_name(backup, role))}"
+            )
+    else:
+        if await _exists(conn, schema, backup):
+            # Dropping a big table inside the lock would hold readers back for its whole unlink:
+            # rename it aside (instant) and drop it after the commit.
+            discard = fit(staging_prefix(table) + "discard")
+            statements.append(f"DROP TABLE IF EXISTS {qualified(schema, discard)}")  # a crash's
+            statements += await _rename_table_sql(conn, schema, backup, discard)
+        statements += await _rename_table_sql(conn, schema, table, backup)
+        statements += await _rename_table_sql(conn, schema, incoming, table)
+    statements += _owner_and_grants_sql("TABLE", live, incoming_owner, owner, grants)
+    creator = await conn.fetchval("SELECT current_user")  # owns the views it re-creates
+    for view in views:
+        target = qualified(view.schema, view.name)
+        options = f" WITH ({', '.join(view.options)})" if view.options else ""
+        statements.append(f"CREATE VIEW {target}{options} AS {view.definition}")
+        statements += _owner_and_grants_sql("VIEW", target, creator, view.owner, view.grants)
+    return _Plan(views, statements, backup, discard)
+
+
 async def _promote(
     conn: asyncpg.Connection, schema: str, table: str, incoming: str, lock_timeout_ms: int
-) -> tuple[str | None, list[_View]]:
-    """One attempt, inside a transaction: `incoming` becomes `table`."""
-    backup = backup_name(table)
+) -> tuple[_Plan | None, float | None]:
+    """One attempt, inside a transaction: `incoming` becomes `table`. Returns the plan it ran
+    (None: there was no live table, `incoming` was just renamed) and when the lock was granted.
+
+    Everything is read from the catalogs first; under the exclusive lock only a check that the
+    dependent views did not change, then ONE batch of DDL: readers wait milliseconds.
+    """
     live = qualified(schema, table)
     await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
     await conn.execute("SET LOCAL search_path = pg_catalog")
     if not await _exists(conn, schema, incoming):
         raise SwapError(f"swap {schema}.{table}: {schema}.{incoming} does not exist")
     if not await _exists(conn, schema, table):
-        await _rename_table(conn, schema, incoming, table)
-        return None, []
-    await conn.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
-    if incoming == backup:
-        await conn.execute(f"LOCK TABLE {qualified(schema, backup)} IN ACCESS EXCLUSIVE MODE")
-    oid = await conn.fetchval("SELECT to_regclass($1)::oid", live)
-    owner, grants = await _owner_and_grants(conn, oid)
-    views = await _dependent_views(conn, live)
-    for view in reversed(views):
-        await conn.execute(f"DROP VIEW {qualified(view.schema, view.name)}")
-    if incoming == backup:  # rollback: exchange the two
-        parked = fit(staging_prefix(table) + "rollback")
-        await _rename_table(conn, schema, table, parked)
-        await _rename_table(conn, schema, backup, table)
-        await _rename_table(conn, schema, parked, backup)
-    else:
-        await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, backup)}")
-        await _rename_table(conn, schema, table, backup)
-        await _rename_table(conn, schema, incoming, table)
-    await _apply_owner_and_grants(conn, "TABLE", live, owner, grants)
-    for view in views:
-        target = qualified(view.schema, view.name)
-        options = f" WITH ({', '.join(view.options)})" if view.options else ""
-        await conn.execute(f"CREATE VIEW {target}{options} AS {view.definition}")
-        await _apply_owner_and_grants(conn, "VIEW", target, view.owner, view.grants)
-    return backup, views
+        await conn.execute("; ".join(await _rename_table_sql(conn, schema, incoming, table)))
+        return None, None
+    plan = await _plan(conn, schema, table, incoming)
+    # Lock in the order readers do: a query on a view locks the view, then what it reads. Taking
+    # the table first and a view later (to drop it) deadlocks with every reader caught between.
+    locked = [*(qualified(v.schema, v.name) for v in reversed(plan.views)), live]
+    if incoming == plan.backup:
+        locked.append(qualified(schema, plan.backup))
+    await conn.execute(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE")
+    locked_at = time.monotonic()
+    if await _dependent_views(conn, live) != plan.views:  # a view changed since we planned
+        plan = await _plan(conn, schema, table, incoming)
+    await conn.execute(";\n".join(plan.statements))
+    return plan, locked_at
 
 
 async def _run(
@@ -225,7 +276,11 @@ async def _run(
     for attempt in range(1, attempts + 1):
         try:
             async with conn.transaction():
-                backup, views = await _promote(conn, schema, table, incoming, lock_timeout_ms)
+                plan, locked_at = await _promote(conn, schema, table, incoming, lock_timeout_ms)
+            committed_at = time.monotonic()
+            backup, views = (plan.backup, plan.views) if plan else (None, [])
+            if plan and plan.discard:
+                await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, plan.discard)}")
         except _RETRYABLE as exc:
             log.warning(
                 "%s %s.%s: attempt %d/%d could not lock in %d ms (%s)",
@@ -238,13 +293,16 @@ async def _run(
             raise SwapError(
                 f"{what} {schema}.{table} failed, nothing changed: {type(exc).__name__}: {exc}"
             ) from None
-        seconds = time.monotonic() - started
+        seconds = committed_at - started
+        lock_seconds = committed_at - locked_at if locked_at is not None else 0.0
         names = tuple(f"{v.schema}.{v.name}" for v in views)
         log.info(
-            "%s %s.%s: done in %.3f s (attempt %d), previous kept as %s, views re-created: %s",
-            what, schema, table, seconds, attempt, backup, ", ".join(names) or "none",
+            "%s %s.%s: done in %.3f s (attempt %d, exclusive lock held %.1f ms), previous kept "
+            "as %s, views re-created: %s",
+            what, schema, table, seconds, attempt, lock_seconds * 1000, backup,
+            ", ".join(names) or "none",
         )  # fmt: skip
-        return SwapResult(f"{schema}.{table}", backup, attempt, seconds, names)
+        return SwapResult(f"{schema}.{table}", backup, attempt, seconds, names, lock_seconds)
     raise SwapError(
         f"{what} {schema}.{table} failed: the table stayed locked by another transaction "
         f"(lock_timeout {lock_timeout_ms} ms, {attempts} attempts); the live table is unchanged"
