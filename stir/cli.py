@@ -573,6 +573,50 @@ def rollback_command(
     )
 
 
+# --- stir tables ---------------------------------------------------------------------------
+
+
+def served_table_rows(manifest: dict) -> list[tuple[str, str, str, str]]:
+    """(PostgreSQL table, tier, dbt model, key) of every served table, in tier order."""
+    from deployments.tiers import TIERS
+
+    return [
+        (decl.ref, spec.name, decl.model.rpartition(".")[2], ", ".join(decl.keys))
+        for spec in TIERS
+        for decl in sorted(spec.served_tables(manifest), key=lambda d: d.ref)
+    ]
+
+
+def served_tables_markdown(manifest: dict) -> str:
+    lines = ["| table | tier | dbt model | key |", "|---|---|---|---|"]
+    lines += [f"| `{t}` | {tier} | `{m}` | {k} |" for t, tier, m, k in served_table_rows(manifest)]
+    return "\n".join(lines) + "\n"
+
+
+@app.command("tables")
+def tables_command(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown table (the README's list).")
+    ] = False,
+) -> None:
+    """Every table Stir serves to PostgreSQL: its tier, the dbt model it comes from, its key.
+
+    Read from the dbt project's declarations (`meta.serve` beside each mart); no server is needed.
+    """
+    from tasks.dbt import parse_manifest
+
+    manifest = asyncio.run(parse_manifest())
+    if markdown:
+        typer.echo(served_tables_markdown(manifest), nl=False)
+        return
+    table = Table(title="Served tables", title_justify="left")
+    for column in ("table", "tier", "dbt model", "key"):
+        table.add_column(column)
+    for row in served_table_rows(manifest):
+        table.add_row(*row)
+    _console().print(table)
+
+
 # --- stir freshness ------------------------------------------------------------------------
 
 

@@ -207,3 +207,15 @@ async def test_a_tier_reads_only_its_own_and_earlier_tiers_models(tmp_path: Path
             later = {t for t in upstream_tiers(unique_id, set()) if t > own}
             late += [(node["name"], TIERS[own].name, TIERS[t].name) for t in later]
     assert late == []
+
+
+async def test_the_readme_lists_exactly_the_served_tables(tmp_path: Path) -> None:
+    """The README's served-table list is what `stir tables --markdown` prints from the project."""
+    from stir.cli import served_tables_markdown
+    from tasks.dbt import parse_manifest
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- served-tables:start -->\n", "<!-- served-tables:end -->"
+    listed = readme[readme.index(start) + len(start) : readme.index(end)]
+    manifest = await parse_manifest(target_path=tmp_path / "target")
+    assert listed == served_tables_markdown(manifest), "update it: stir tables --markdown"
