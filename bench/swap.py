@@ -115,7 +115,8 @@ async def run(swaps: int, readers: int, rows: int) -> None:
               f"{readers} readers ({len(latencies):,} reader queries)")  # fmt: skip
         ms = [x * 1000 for x in locks]
         print(f"  exclusive lock held   p50 {statistics.median(ms):6.1f} ms   "
-              f"p99 {percentile(ms, 0.99):6.1f} ms   max {max(ms):6.1f} ms   (goal p99 <= 100)")  # fmt: skip
+              f"p99 {percentile(ms, 0.99):6.1f} ms   max {max(ms):6.1f} ms   "
+              "(goal p99 <= 100)")  # fmt: skip
         ms = [x * 1000 for x in totals]
         print(f"  swap transaction      p50 {statistics.median(ms):6.1f} ms   "
               f"p99 {percentile(ms, 0.99):6.1f} ms   max {max(ms):6.1f} ms")  # fmt: skip

@@ -1,11 +1,14 @@
 """Rows/s of the sync (ClickHouse mart → S3 → PostgreSQL) against three baselines (issue 6).
 
-Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json]`
+Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json] [--transfers stream ssh]`
 
 Starts its own embedded servers (ClickHouse, moto S3, PostgreSQL 16) on free loopback ports in a
 temporary directory, fills a ClickHouse table of N rows x 20 mixed columns from numbers(), and
 times `tasks.sync.sync_table` end to end per format, twice: the second run has a live table, so
-the gates compare against it; the second is reported. Baselines in the same run:
+the gates compare against it; the second is reported. The typed path (TSV) is also timed with the
+`ssh` transfer: the bench starts a loopback SSH server of its own (asyncssh, `tests/ssh_server.py`)
+that plays the PostgreSQL host, and the real `ssh` client fetches each part there for a
+server-side `COPY FROM` file. Baselines in the same run:
 
 - the physical limit: `psql \\copy` of the same data (exported by ClickHouse as CSV into a local
   file, with the sync's own export expressions) into an UNLOGGED table;
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import shutil
 import subprocess
@@ -33,14 +37,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))  # its loopback SSH server
 from _common import machine_line, timed
 from seed import start_servers
+from ssh_server import LoopbackSshServer
 
 from stir.clickhouse import ClickHouse
 from stir.serving import ServedTable
 from stir.serving.export import describe
 from stir.serving.types import EXPORT_SETTINGS, export_expression
 from stir.settings import get_settings
+from stir.stack.postgres import make_traversable
 from tasks.sync import sync_table
 
 SOURCE = "bench_sync_source"
@@ -100,9 +107,10 @@ async def fill_source(ch: ClickHouse, rows: int) -> tuple[int, int]:
     return int(count), int(size)
 
 
-async def run_sync(fmt: str) -> tuple[float, float, int, str]:
+async def run_sync(fmt: str, transfer: str = "stream") -> tuple[float, float, int, str]:
     """Sync twice; the second run's seconds, rows/s, bytes in S3 and phase seconds."""
-    decl = ServedTable(model=SOURCE, table=f"bench_sync_{fmt}", keys=("id",), format=fmt)
+    table = f"bench_sync_{fmt}" + ("" if transfer == "stream" else f"_{transfer}")
+    decl = ServedTable(model=SOURCE, table=table, keys=("id",), format=fmt, transfer=transfer)
     summary = None
     for _ in range(2):
         summary = await sync_table(decl, settings=get_settings())
@@ -214,7 +222,18 @@ async def clickhouse_push(like: str, rows: int) -> float | str:
     return t["seconds"]
 
 
-async def main_async(rows: int, formats: list[str], tmp: Path) -> None:
+def start_ssh(tmp: Path) -> LoopbackSshServer:
+    """The loopback SSH server playing the PostgreSQL host, and STIR_SSH_* pointing at it."""
+    server = LoopbackSshServer(tmp / "sshd").start()
+    remote = tmp / "ssh-remote" / "parts"
+    remote.parent.mkdir()
+    make_traversable(remote)  # PostgreSQL (stir-postgres when run as root) reads the parts
+    os.environ.update(server.settings_env())
+    os.environ["STIR_SSH_REMOTE_DIR"] = str(remote)
+    return server
+
+
+async def main_async(rows: int, formats: list[str], transfers: list[str], tmp: Path) -> None:
     async with ClickHouse(get_settings().clickhouse) as ch:
         with timed() as t:
             count, size = await fill_source(ch, rows)
@@ -222,14 +241,18 @@ async def main_async(rows: int, formats: list[str], tmp: Path) -> None:
           f"ClickHouse (filled in {t['seconds']:.1f} s)", flush=True)  # fmt: skip
 
     results: dict[str, float] = {}
-    for fmt in formats:
-        seconds, per_second, nbytes, phases = await run_sync(fmt)
-        results[fmt] = per_second
-        print(f"sync {fmt:<5} {seconds:7.2f} s {per_second:>12,.0f} rows/s  "
+    runs = [(fmt, "stream") for fmt in formats if "stream" in transfers]
+    if "ssh" in transfers:  # the typed path: TSV straight into the typed table
+        runs.insert(1 if runs else 0, ("tsv", "ssh"))
+    for fmt, transfer in runs:
+        label = fmt if transfer == "stream" else f"{fmt} ssh"
+        seconds, per_second, nbytes, phases = await run_sync(fmt, transfer)
+        results[label] = per_second
+        print(f"sync {label:<9} {seconds:7.2f} s {per_second:>12,.0f} rows/s  "
               f"S3 {nbytes / 2**20:,.0f} MiB  ({phases})", flush=True)  # fmt: skip
     print(f"peak RSS of this process after the syncs: {rss_mb():.0f} MB", flush=True)
 
-    like = f"bench_sync_{formats[0]}"
+    like = "bench_sync_" + (formats[0] if "stream" in transfers else "tsv_ssh")
     csv_path = tmp / "source.csv"
     export_seconds = await export_csv(csv_path)
     csv_mib = csv_path.stat().st_size / 2**20
@@ -249,9 +272,11 @@ async def main_async(rows: int, formats: list[str], tmp: Path) -> None:
         print(f"ClickHouse postgresql() push {pushed:7.2f} s {count / pushed:>12,.0f} rows/s",
               flush=True)  # fmt: skip
 
-    for fmt, per_second in results.items():
-        print(f"{fmt}: {per_second / limit:.0%} of the physical limit, "
+    for label, per_second in results.items():
+        print(f"{label}: {per_second / limit:.0%} of the physical limit, "
               f"{per_second / naive:.1f}x naive INSERT")  # fmt: skip
+    if "tsv" in results and "tsv ssh" in results:
+        print(f"tsv ssh / tsv stream: {results['tsv ssh'] / results['tsv']:.2f}x")
     if not isinstance(pushed, str):
         print(f"ClickHouse push: {count / pushed / limit:.0%} of the physical limit")
     print(f"peak RSS of this process at the end: {rss_mb():.0f} MB")
@@ -262,15 +287,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--formats", nargs="+", default=["tsv", "json"],
                         choices=["tsv", "csv", "json"])  # fmt: skip
+    parser.add_argument("--transfers", nargs="+", default=["stream", "ssh"],
+                        choices=["stream", "ssh"])  # fmt: skip
     options = parser.parse_args()
 
     print(machine_line())
     with tempfile.TemporaryDirectory(prefix="stir-bench-sync-") as tmp:
         root = Path(tmp)
         _, clickhouse, stack = start_servers(root)
+        sshd = None
         try:
-            asyncio.run(main_async(options.rows, options.formats, root))
+            sshd = start_ssh(root) if "ssh" in options.transfers else None
+            asyncio.run(main_async(options.rows, options.formats, options.transfers, root))
         finally:
+            if sshd is not None:
+                sshd.stop()
             clickhouse.stop()
             for name in ("postgres", "s3"):
                 stack.service(name).down()

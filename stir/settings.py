@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dotenv import dotenv_values
@@ -264,6 +264,64 @@ class StackSettings(_Section):
     state_dir: Annotated[Path, Accepts("a directory path")] = Path(".stir")
 
 
+def _check_absolute_dir(value: str) -> str:
+    # A relative path would be relative to the SSH login's home for the download and to the
+    # PostgreSQL data directory for COPY: two different places.
+    if not value.startswith("/") or value.rstrip("/") == "" or "\x00" in value:
+        raise ValueError("not an absolute directory path other than /")
+    return value.rstrip("/")
+
+
+class SyncSettings(_Section):
+    """The sync of served tables (docs/sync.md): defaults a table's `meta.serve` can override."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_SYNC_")
+
+    transfer: Annotated[Literal["stream", "ssh"], Accepts("stream or ssh")] = Field(
+        default="stream",
+        description="how parts reach PostgreSQL when a table does not say: stream (COPY FROM"
+        " STDIN through asyncpg) or ssh (fetched on the PostgreSQL host, COPY FROM a file)",
+    )
+
+
+class SshSettings(_Section):
+    """The `ssh` transfer: the OpenSSH client logs in to the PostgreSQL host to fetch parts.
+
+    No secret lives here: the login uses a key file (BatchMode, never a password prompt), and
+    the host downloads each part with a short-lived presigned URL sent over the SSH channel.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STIR_SSH_")
+
+    host: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None, description="unset: the host of the PostgreSQL DSN"
+    )
+    port: Port = 22
+    user: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None, description="unset: ssh's own default (the current user, or ssh_config)"
+    )
+    identity_file: Annotated[Path | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None, description="private key for the login (ssh -i); unset: ssh's defaults"
+    )
+    known_hosts_file: Annotated[Path | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None, description="known_hosts to check the host key against; unset: ssh's"
+    )
+    strict_host_key_checking: Flag = Field(
+        default=True, description="refuse unknown or changed host keys (keep it on)"
+    )
+    remote_dir: Annotated[
+        str, AfterValidator(_check_absolute_dir), Accepts("an absolute directory path")
+    ] = Field(
+        default="/var/lib/stir/parts",  # not a shared /tmp: others could plant files
+        description="where parts land on the PostgreSQL host: <remote_dir>/<table>/<run_id>/",
+    )
+    connect_timeout: Annotated[int, Field(ge=1, le=600), Accepts("seconds, 1 to 600")] = 10
+    url_expires: Annotated[int, Field(ge=30, le=3600), Accepts("seconds, 30 to 3600")] = Field(
+        default=300, description="lifetime of the presigned S3 URL of one part"
+    )
+    binary: Name = Field(default="ssh", description="the OpenSSH client to run")
+
+
 class Settings(BaseModel):
     """All of Stir's settings. Build it with `get_settings()`."""
 
@@ -271,9 +329,12 @@ class Settings(BaseModel):
     s3: S3Settings
     postgres: PostgresSettings
     slack: SlackSettings
-    alerts: AlertSettings
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     prefect: PrefectSettings
     stack: StackSettings
+    # Defaults so that code building Settings by hand (tests, scripts) keeps working.
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    ssh: SshSettings = Field(default_factory=SshSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -288,6 +349,8 @@ SECTIONS: dict[str, type[_Section]] = {
     "alerts": AlertSettings,
     "prefect": PrefectSettings,
     "stack": StackSettings,
+    "sync": SyncSettings,
+    "ssh": SshSettings,
 }
 
 

@@ -5,6 +5,10 @@ UNLOGGED staging table → enrichment joins (when declared) → gates → SET LO
 ANALYZE → atomic swap → prune old S3 runs. Any failure before the swap leaves the live table
 untouched and drops the staging table; the S3 run stays, so `sync_table(decl, run_id=<the failed
 run>)` retries without re-querying ClickHouse.
+
+The load's transfer is the table's `meta.serve.transfer`, else `STIR_SYNC_TRANSFER`: `stream`
+(`load-staging`: S3 → COPY FROM STDIN through asyncpg) or `ssh` (`load-staging-ssh`: the
+PostgreSQL host fetches each part over SSH and PostgreSQL COPYs it from the file).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from tasks.export import export_to_s3
 from tasks.gates import check_gates
 from tasks.load import enrich_staging, finalize_staging, load_staging
 from tasks.swap import drop_staging, swap_in
-from tasks.transfer import check_staging
+from tasks.transfer import check_staging, load_staging_ssh
 
 log = logging.getLogger("stir.sync")
 
@@ -34,6 +38,7 @@ class PhaseStats:
     rows: int
     bytes: int
     seconds: float
+    detail: str = ""  # e.g. the transfer of the load phase: "stream" or "ssh"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class SyncSummary:
     views: tuple[str, ...]
     pruned_runs: tuple[str, ...]
     seconds: float
+    transfer: str = "stream"  # how the parts reached PostgreSQL: stream or ssh
 
     @property
     def rows_per_second(self) -> float:
@@ -68,6 +74,7 @@ async def sync_table(
     """Sync one table; pass the `run_id` of a failed run to retry it from S3."""
     settings = settings_or_default(settings)
     run_id = check_run_id(run_id) if run_id else new_run_id()
+    transfer = decl.transfer or settings.sync.transfer  # the table's choice, else the default
     started = time.monotonic()
     phases: list[PhaseStats] = []
 
@@ -81,8 +88,9 @@ async def sync_table(
         t0 = time.monotonic()
         await run_step(check_staging, decl.table, run_id, settings)
         phases.append(PhaseStats("check", len(manifest.parts), 0, time.monotonic() - t0))
-        loaded = await run_step(load_staging, decl, manifest, settings, parallel)
-        phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds))
+        load_step = load_staging_ssh if transfer == "ssh" else load_staging
+        loaded = await run_step(load_step, decl, manifest, settings, parallel)
+        phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds, transfer))
         if decl.enrich:
             seconds = await run_step(
                 enrich_staging, decl, manifest, loaded.staging, loaded.rows, settings
@@ -121,11 +129,14 @@ async def sync_table(
         views=swapped.views,
         pruned_runs=tuple(pruned),
         seconds=time.monotonic() - started,
+        transfer=transfer,
     )
     log.info(
         "sync %s run %s: %s rows, %s bytes in %.2f s (%s rows/s); %s",
         decl.ref, run_id, f"{summary.rows:,}", f"{summary.bytes:,}", summary.seconds,
         f"{summary.rows_per_second:,.0f}",
-        ", ".join(f"{p.phase} {p.seconds:.2f} s" for p in phases),
+        ", ".join(
+            f"{p.phase}{f' ({p.detail})' if p.detail else ''} {p.seconds:.2f} s" for p in phases
+        ),
     )  # fmt: skip
     return summary

@@ -8,6 +8,7 @@ It lives next to the dbt model, in the model's YAML:
         keys: [account_id]              # primary key: unique and not null (a gate checks it)
         indexes: [handle, [platform, followers], {columns: [tags], using: gin}]
         format: tsv                     # tsv (default), csv or json (see docs/sync.md)
+        transfer: ssh                   # stream or ssh; unset: STIR_SYNC_TRANSFER (stream)
         parts: 0                        # 0: one part per `rows_per_part` rows
         gates: {min_ratio: 0.5, allow_empty: false, allow_drop_columns: false}
         enrich:                         # LEFT JOINs against operational PostgreSQL tables
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Format = Literal["csv", "tsv", "json"]
+Transfer = Literal["stream", "ssh"]
+TRANSFERS: tuple[str, ...] = ("stream", "ssh")
 
 
 class DeclarationError(ValueError):
@@ -118,6 +121,8 @@ class ServedTable:
     rows_per_part: int = 1_000_000
     gates: Gates = field(default_factory=Gates)
     enrich: tuple[Enrichment, ...] = ()  # LEFT JOINs against operational tables
+    # How the parts reach PostgreSQL; None: the global default (`STIR_SYNC_TRANSFER`).
+    transfer: Transfer | None = None
 
     def __post_init__(self) -> None:
         for spec in self.indexes:
@@ -126,6 +131,11 @@ class ServedTable:
         if self.format not in ("csv", "tsv", "json"):
             raise DeclarationError(
                 f"{self.model}: format must be csv, tsv or json, not {self.format!r}"
+            )
+        if self.transfer is not None and self.transfer not in TRANSFERS:
+            raise DeclarationError(
+                f"{self.model}: transfer must be stream or ssh (or unset for the default "
+                f"STIR_SYNC_TRANSFER), not {self.transfer!r}"
             )
         if self.parts < 0 or self.rows_per_part < 1:
             raise DeclarationError(f"{self.model}: parts and rows_per_part must be positive")
@@ -163,6 +173,7 @@ class ServedTable:
                 columns=names,
                 indexes=tuple(IndexSpec.parse(i) for i in serve.get("indexes", ()) or ()),
                 format=serve.get("format", "tsv"),
+                transfer=serve.get("transfer"),
                 parts=int(serve.get("parts", 0)),
                 rows_per_part=int(serve.get("rows_per_part", 1_000_000)),
                 gates=Gates.parse(serve.get("gates")),

@@ -1,4 +1,8 @@
-"""Load: S3 parts → an UNLOGGED staging table, streamed through COPY; then make it servable.
+"""Load: S3 parts → an UNLOGGED staging table through COPY; then make it servable.
+
+Two transfers share this module's staging creation, COPY options, row-count checks and JSON
+parsing (`load_parts`): `stream` (here, `load_run`) and `ssh` (`stir.serving.ssh`, which fetches
+each part on the PostgreSQL host and runs a server-side `COPY ... FROM '<file>'`).
 
 - TSV path (default): each part streams from S3 into `COPY <staging> FROM STDIN (FORMAT text,
   HEADER)`, straight into the typed table; CSV path: the same with `(FORMAT csv, HEADER,
@@ -19,7 +23,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +37,7 @@ from stir.serving.naming import (
     json_staging_name,
     qualified,
     quote_ident,
+    quote_literal,
     staging_name,
     staging_prefix,
 )
@@ -85,6 +90,50 @@ def column_ddl(manifest: Manifest) -> str:
     )
 
 
+@dataclass(frozen=True)
+class CopySpec:
+    """How a part of a given format is COPYed: the target columns and COPY's options.
+
+    One definition for both transfers: `stream` hands the options to asyncpg's
+    `copy_to_table(..., **options)`, `ssh` renders them into `COPY ... FROM '<file>' WITH (...)`
+    (`options_sql`), so the two paths can never read a format differently.
+    """
+
+    columns: tuple[str, ...]
+    options: tuple[tuple[str, Any], ...]
+
+    def options_sql(self) -> str:
+        rendered = []
+        for name, value in self.options:
+            if value is True:
+                rendered.append(name.upper())
+            else:
+                rendered.append(f"{name.upper()} {quote_literal(str(value))}")
+        return ", ".join(rendered)
+
+
+def copy_spec(manifest: Manifest) -> CopySpec:
+    if manifest.format == "tsv":  # PostgreSQL's text format: the same escapes, \N for NULL
+        return CopySpec(
+            tuple(c.name for c in manifest.columns), (("format", "text"), ("header", True))
+        )
+    if manifest.format == "csv":
+        return CopySpec(
+            tuple(c.name for c in manifest.columns),
+            (("format", "csv"), ("header", True), ("null", "\\N")),
+        )
+    # JSON: each line, untouched, into the one jsonb column (control characters as quote and
+    # delimiter, which never occur in JSON text, so no CSV escaping applies)
+    return CopySpec(("doc",), (("format", "csv"), ("delimiter", "\x02"), ("quote", "\x01")))
+
+
+def copy_target(decl: ServedTable, manifest: Manifest) -> str:
+    """The table the parts are COPYed into: the staging table, or its jsonb twin for JSON."""
+    if manifest.format == "json":
+        return json_staging_name(decl.table, manifest.run_id)
+    return staging_name(decl.table, manifest.run_id)
+
+
 class _Checked:
     """Streams one part and checks its size and MD5 against what S3 reported at export."""
 
@@ -106,28 +155,118 @@ class _Checked:
             raise StagingError(f"{self.part.key}: MD5 differs from the export's ETag")
 
 
-async def _copy_part(
-    conn: asyncpg.Connection, client: Any, s3: S3Settings, schema: str, target: str,
-    manifest: Manifest, part: PartInfo,
-) -> int:  # fmt: skip
-    checked = _Checked(client, s3.bucket, part)
-    columns = [c.name for c in manifest.columns]
-    if manifest.format == "tsv":  # PostgreSQL's text format: the same escapes, \N for NULL
-        status = await conn.copy_to_table(
-            target, schema_name=schema, source=checked.chunks(), columns=columns,
-            format="text", header=True,
-        )  # fmt: skip
-    elif manifest.format == "csv":
-        status = await conn.copy_to_table(
-            target, schema_name=schema, source=checked.chunks(),
-            columns=columns, format="csv", header=True, null="\\N",
-        )  # fmt: skip
-    else:
-        status = await conn.copy_to_table(
-            target, schema_name=schema, source=checked.chunks(), columns=["doc"],
-            format="csv", delimiter="\x02", quote="\x01",
-        )  # fmt: skip
+def copied_rows(status: str) -> int:
+    """The row count of a `COPY n` / `INSERT 0 n` status."""
     return int(status.split()[-1])
+
+
+# One part into the COPY target: (connection, part, schema, target) -> rows COPY reported.
+PartCopier = Callable[[asyncpg.Connection, PartInfo, str, str], Awaitable[int]]
+
+
+async def check_parts_exist(
+    client: Any, s3: S3Settings, decl: ServedTable, manifest: Manifest
+) -> None:
+    """Fail early, before any PostgreSQL work, when a part of the run is gone from S3."""
+    for part in manifest.parts:
+        if await head(client, s3.bucket, part.key) is None:
+            raise LoadError(
+                f"load {decl.ref}: part s3://{s3.bucket}/{part.key} of run {manifest.run_id} "
+                "is missing; export the table again with a new run"
+            )
+
+
+async def create_staging(conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest) -> str:
+    """Drop stale staging tables of the table, create this run's (and its jsonb twin); name."""
+    schema = decl.schema
+    staging = staging_name(decl.table, manifest.run_id)
+    await drop_stale_staging(conn, schema, decl.table)
+    await conn.execute(
+        f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({column_ddl(manifest)})"
+    )
+    if manifest.format == "json":
+        jtable = json_staging_name(decl.table, manifest.run_id)
+        await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, jtable)} (doc jsonb)")
+    return staging
+
+
+def check_part_rows(decl: ServedTable, part: PartInfo, rows: int) -> None:
+    if rows != part.rows:
+        raise LoadError(
+            f"load {decl.ref}: part {part.key} loaded {rows} rows, the manifest says {part.rows}"
+        )
+
+
+async def populate_from_json(
+    conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest
+) -> int:
+    """ONE `INSERT ... SELECT` parsing each jsonb row into the typed staging table; its rows."""
+    schema = decl.schema
+    staging = staging_name(decl.table, manifest.run_id)
+    jtable = json_staging_name(decl.table, manifest.run_id)
+    names = ", ".join(quote_ident(c.name) for c in manifest.columns)
+    casted = ", ".join(f"r.{quote_ident(c.name)}" for c in manifest.columns)
+    try:
+        status = await conn.execute(
+            f"INSERT INTO {qualified(schema, staging)} ({names}) SELECT {casted} "
+            f"FROM {qualified(schema, jtable)} j, "
+            f"jsonb_populate_record(NULL::{qualified(schema, staging)}, j.doc) r"
+        )
+    except asyncpg.PostgresError as exc:
+        raise LoadError(f"load {decl.ref}: {describe_pg_error(exc)}") from None
+    await conn.execute(f"DROP TABLE {qualified(schema, jtable)}")
+    return copied_rows(status)
+
+
+async def load_parts(
+    dsn: str,
+    decl: ServedTable,
+    manifest: Manifest,
+    copy_part: PartCopier,
+    *,
+    parallel: int = 2,
+    transfer: str = "stream",
+) -> LoadResult:
+    """What both transfers share: create the staging table, COPY every part (`parallel` at a
+    time, each on its own connection) with `copy_part`, check each part's row count, parse the
+    JSON path's rows, log; the caller's `copy_part` decides how the bytes get to the server."""
+    started = time.monotonic()
+    schema = decl.schema
+    conn = await asyncpg.connect(dsn)
+    try:
+        staging = await create_staging(conn, decl, manifest)
+    finally:
+        await conn.close()
+
+    target = copy_target(decl, manifest)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max(1, parallel))
+    semaphore = asyncio.Semaphore(max(1, parallel))
+
+    async def one(part: PartInfo) -> int:
+        async with semaphore, pool.acquire() as conn:
+            try:
+                rows = await copy_part(conn, part, schema, target)
+            except (asyncpg.PostgresError, StagingError) as exc:
+                raise LoadError(
+                    f"load {decl.ref}: part {part.key}: {describe_pg_error(exc)}"
+                ) from None
+        check_part_rows(decl, part, rows)
+        return rows
+
+    try:
+        rows = sum(await asyncio.gather(*(one(p) for p in manifest.parts)))
+        if manifest.format == "json":
+            async with pool.acquire() as conn:
+                rows = await populate_from_json(conn, decl, manifest)
+    finally:
+        await pool.close()
+    seconds = time.monotonic() - started
+    log.info(
+        "load %s run %s (%s): %s rows, %s bytes into %s in %.2f s (%s rows/s)",
+        decl.ref, manifest.run_id, transfer, f"{rows:,}", f"{manifest.bytes:,}", staging,
+        seconds, f"{rows / seconds:,.0f}" if seconds else "-",
+    )  # fmt: skip
+    return LoadResult(staging, rows, manifest.bytes, seconds)
 
 
 async def load_run(
@@ -139,71 +278,19 @@ async def load_run(
     *,
     parallel: int = 2,
 ) -> LoadResult:
-    """Drop stale staging tables, create this run's, stream every part in; returns its name."""
-    started = time.monotonic()
-    schema = decl.schema
-    staging = staging_name(decl.table, manifest.run_id)
-    jtable = json_staging_name(decl.table, manifest.run_id)
-    for part in manifest.parts:  # fail early, before any work, when a part is gone
-        if await head(client, s3.bucket, part.key) is None:
-            raise LoadError(
-                f"load {decl.ref}: part s3://{s3.bucket}/{part.key} of run {manifest.run_id} "
-                "is missing; export the table again with a new run"
-            )
-    conn = await asyncpg.connect(dsn)
-    try:
-        await drop_stale_staging(conn, schema, decl.table)
-        columns = column_ddl(manifest)
-        await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({columns})")
-        if manifest.format == "json":
-            await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, jtable)} (doc jsonb)")
-    finally:
-        await conn.close()
+    """The `stream` transfer: each part streams from S3 into `COPY ... FROM STDIN`."""
+    await check_parts_exist(client, s3, decl, manifest)
+    spec = copy_spec(manifest)
 
-    target = jtable if manifest.format == "json" else staging
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max(1, parallel))
-    semaphore = asyncio.Semaphore(max(1, parallel))
+    async def copy_part(conn: asyncpg.Connection, part: PartInfo, schema: str, target: str) -> int:
+        checked = _Checked(client, s3.bucket, part)
+        status = await conn.copy_to_table(
+            target, schema_name=schema, source=checked.chunks(), columns=list(spec.columns),
+            **dict(spec.options),
+        )  # fmt: skip
+        return copied_rows(status)
 
-    async def one(part: PartInfo) -> int:
-        async with semaphore, pool.acquire() as conn:
-            try:
-                rows = await _copy_part(conn, client, s3, schema, target, manifest, part)
-            except (asyncpg.PostgresError, StagingError) as exc:
-                raise LoadError(
-                    f"load {decl.ref}: part {part.key}: {describe_pg_error(exc)}"
-                ) from None
-        if rows != part.rows:
-            raise LoadError(
-                f"load {decl.ref}: part {part.key} loaded {rows} rows, "
-                f"the manifest says {part.rows}"
-            )
-        return rows
-
-    try:
-        rows = sum(await asyncio.gather(*(one(p) for p in manifest.parts)))
-        if manifest.format == "json":
-            names = ", ".join(quote_ident(c.name) for c in manifest.columns)
-            casted = ", ".join(f"r.{quote_ident(c.name)}" for c in manifest.columns)
-            async with pool.acquire() as conn:
-                try:
-                    status = await conn.execute(
-                        f"INSERT INTO {qualified(schema, staging)} ({names}) SELECT {casted} "
-                        f"FROM {qualified(schema, jtable)} j, "
-                        f"jsonb_populate_record(NULL::{qualified(schema, staging)}, j.doc) r"
-                    )
-                except asyncpg.PostgresError as exc:
-                    raise LoadError(f"load {decl.ref}: {describe_pg_error(exc)}") from None
-                await conn.execute(f"DROP TABLE {qualified(schema, jtable)}")
-            rows = int(status.split()[-1])
-    finally:
-        await pool.close()
-    seconds = time.monotonic() - started
-    log.info(
-        "load %s run %s: %s rows, %s bytes into %s in %.2f s (%s rows/s)",
-        decl.ref, manifest.run_id, f"{rows:,}", f"{manifest.bytes:,}", staging, seconds,
-        f"{rows / seconds:,.0f}" if seconds else "-",
-    )  # fmt: skip
-    return LoadResult(staging, rows, manifest.bytes, seconds)
+    return await load_parts(dsn, decl, manifest, copy_part, parallel=parallel, transfer="stream")
 
 
 async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> float:
