@@ -13,7 +13,11 @@ from tasks._common import postgres, settings_or_default
 
 @task(name="check-gates", task_run_name="gates {decl.table}")
 async def check_gates(
-    decl: ServedTable, manifest: Manifest, staging: str, settings: Settings | None = None
+    decl: ServedTable,
+    manifest: Manifest,
+    staging: str,
+    settings: Settings | None = None,
+    loaded_rows: int | None = None,
 ) -> GateReport:
     async with postgres(settings_or_default(settings)) as conn:
-        return await run_gates(conn, decl, manifest, staging)
+        return await run_gates(conn, decl, manifest, staging, loaded_rows)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stir.serving.declaration import ServedTable
 from stir.serving.gates import GateReport
@@ -97,10 +97,13 @@ async def sync_table(
             )
             phases.append(PhaseStats("enrich", loaded.rows, 0, seconds))
         t0 = time.monotonic()
-        report = await run_step(check_gates, decl, manifest, loaded.staging, settings)
+        report = await run_step(check_gates, decl, manifest, loaded.staging, settings, loaded.rows)
         phases.append(PhaseStats("gates", report.rows, 0, time.monotonic() - t0))
+        # The keys gate is the primary key's build, in finalize.
         seconds = await run_step(finalize_staging, decl, loaded.staging, settings, manifest)
         phases.append(PhaseStats("finalize", loaded.rows, 0, seconds))
+        if decl.keys:
+            report = replace(report, passed=(*report.passed, "keys"))
         swapped = await run_step(
             swap_in, decl, loaded.staging, settings, lock_timeout_ms, swap_attempts
         )

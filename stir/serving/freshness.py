@@ -24,12 +24,16 @@ class SyncStamp:
     run_id: str
     exported_at: str
     synced_at: datetime
+    rows: int | None = None  # rows of the version stamped (None: stamped before rows were kept)
 
 
 async def stamp(conn: asyncpg.Connection, schema: str, table: str, manifest: Manifest) -> None:
-    """Record on `schema.table` which run filled it and when."""
+    """Record on `schema.table` which run filled it, when, and how many rows it holds."""
     now = datetime.now(UTC).isoformat()
-    payload = {"run_id": manifest.run_id, "exported_at": manifest.created_at, "synced_at": now}
+    payload = {
+        "run_id": manifest.run_id, "exported_at": manifest.created_at, "synced_at": now,
+        "rows": manifest.rows,
+    }  # fmt: skip
     comment = json.dumps({STAMP_KEY: payload})
     await conn.execute(f"COMMENT ON TABLE {qualified(schema, table)} IS {quote_literal(comment)}")
 
@@ -44,8 +48,10 @@ async def read_stamp(conn: asyncpg.Connection, schema: str, table: str) -> SyncS
     )
     try:
         payload = json.loads(comment)[STAMP_KEY]
+        rows = payload.get("rows")
         return SyncStamp(
-            payload["run_id"], payload["exported_at"], datetime.fromisoformat(payload["synced_at"])
-        )
+            payload["run_id"], payload["exported_at"], datetime.fromisoformat(payload["synced_at"]),
+            int(rows) if isinstance(rows, int) else None,
+        )  # fmt: skip
     except (TypeError, ValueError, KeyError):
         return None

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from stir.serving.declaration import ServedTable
+from stir.serving.freshness import read_stamp
 from stir.serving.manifest import Manifest
-from stir.serving.naming import qualified, quote_ident
+from stir.serving.naming import index_name, qualified, quote_ident
 
 log = logging.getLogger("stir.serving.gates")
 
@@ -47,13 +48,32 @@ async def exists(conn: asyncpg.Connection, schema: str, name: str) -> bool:
     return await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", qualified(schema, name))
 
 
+async def live_row_count(conn: asyncpg.Connection, schema: str, table: str) -> int | None:
+    """Rows of the live table (None: there is none): from its sync stamp, else counted."""
+    if not await exists(conn, schema, table):
+        return None
+    stamped = await read_stamp(conn, schema, table)
+    if stamped is not None and stamped.rows is not None:
+        return stamped.rows
+    return await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, table)}")
+
+
 async def run_gates(
-    conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest, staging: str
+    conn: asyncpg.Connection,
+    decl: ServedTable,
+    manifest: Manifest,
+    staging: str,
+    loaded_rows: int | None = None,
 ) -> GateReport:
+    """Manifest count, row count against the live table, columns. The keys gate is the primary
+    key's creation (`add_primary_key`), which checks uniqueness and NOT NULL in the one pass
+    that builds the index anyway. `loaded_rows` (what COPY reported) saves a count."""
     table, gates, schema = decl.ref, decl.gates, decl.schema
     passed: list[str] = []
     notes: list[str] = []
-    rows = await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, staging)}")
+    rows = loaded_rows
+    if rows is None:
+        rows = await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, staging)}")
 
     if rows != manifest.rows:
         raise GateError(
@@ -62,30 +82,7 @@ async def run_gates(
         )  # fmt: skip
     passed.append("manifest_count")
 
-    if decl.keys and gates.check_keys:
-        keys = ", ".join(quote_ident(k) for k in decl.keys)
-        any_null = " OR ".join(f"{quote_ident(k)} IS NULL" for k in decl.keys)
-        nulls = await conn.fetchval(
-            f"SELECT count(*) FROM {qualified(schema, staging)} WHERE {any_null}"
-        )
-        if nulls:
-            raise GateError(
-                table, "keys_not_null", f"{nulls} of {rows} rows have a NULL key ({keys})"
-            )
-        dup = await conn.fetchrow(
-            f"SELECT count(*) AS n, min(d.k::text) AS example FROM (SELECT ({keys}) AS k FROM "
-            f"{qualified(schema, staging)} GROUP BY {keys} HAVING count(*) > 1) d"
-        )
-        if dup["n"]:
-            raise GateError(
-                table, "keys_unique", f"{dup['n']} key values ({keys}) occur more than once, "
-                f"e.g. {dup['example']}",
-            )  # fmt: skip
-        passed.append("keys")
-
-    live_rows: int | None = None
-    if await exists(conn, schema, decl.table):
-        live_rows = await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, decl.table)}")
+    live_rows = await live_row_count(conn, schema, decl.table)
     if rows == 0 and not gates.allow_empty:
         raise GateError(
             table, "row_count", f"the new version is empty (live has {live_rows or 0} rows); "
@@ -128,3 +125,31 @@ async def run_gates(
         passed.append("columns")
     log.info("gates %s: %s passed (%s rows, live %s)", table, ", ".join(passed), rows, live_rows)
     return GateReport(rows, live_rows, tuple(passed), tuple(notes))
+
+
+async def add_primary_key(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> None:
+    """The primary key on the declared keys, which is also the keys gate: a NULL or repeated key
+    fails the build, and only then are they counted for the message."""
+    target = qualified(decl.schema, staging)
+    keys = ", ".join(quote_ident(k) for k in decl.keys)
+    pkey = quote_ident(index_name(staging, "pkey"))
+    try:
+        await conn.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY ({keys})")
+    except asyncpg.NotNullViolationError:
+        any_null = " OR ".join(f"{quote_ident(k)} IS NULL" for k in decl.keys)
+        counts = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE {any_null}) AS nulls, count(*) AS total FROM {target}"
+        )
+        raise GateError(
+            decl.ref, "keys_not_null",
+            f"{counts['nulls']} of {counts['total']} rows have a NULL key ({keys})",
+        ) from None  # fmt: skip
+    except asyncpg.UniqueViolationError:
+        dup = await conn.fetchrow(
+            f"SELECT count(*) AS n, min(d.k::text) AS example FROM (SELECT ({keys}) AS k FROM "
+            f"{target} GROUP BY {keys} HAVING count(*) > 1) d"
+        )
+        raise GateError(
+            decl.ref, "keys_unique", f"{dup['n']} key values ({keys}) occur more than once, "
+            f"e.g. {dup['example']}",
+        ) from None  # fmt: skip

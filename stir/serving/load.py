@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from stir.serving.declaration import ServedTable
+from stir.serving.gates import add_primary_key
 from stir.serving.manifest import Manifest, PartInfo
 from stir.serving.naming import (
     index_name,
@@ -181,8 +182,12 @@ async def create_staging(conn: asyncpg.Connection, decl: ServedTable, manifest: 
     schema = decl.schema
     staging = staging_name(decl.table, manifest.run_id)
     await drop_stale_staging(conn, schema, decl.table)
+    # A served table is written once and then only read until the next version replaces it:
+    # autovacuum has nothing to reclaim, and a vacuum of a freshly loaded table running into the
+    # swap would hold the swap's lock (and the readers behind it) until it gives way.
     await conn.execute(
-        f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({column_ddl(manifest)})"
+        f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({column_ddl(manifest)}) "
+        "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
     )
     if manifest.format == "json":
         jtable = json_staging_name(decl.table, manifest.run_id)
@@ -294,14 +299,13 @@ async def load_run(
 
 
 async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> float:
-    """SET LOGGED, the primary key on the keys, the declared indexes, ANALYZE; seconds taken."""
+    """SET LOGGED, the primary key on the keys (the keys gate), the declared indexes, ANALYZE;
+    seconds taken."""
     started = time.monotonic()
     target = qualified(decl.schema, staging)
     await conn.execute(f"ALTER TABLE {target} SET LOGGED")
     if decl.keys:
-        keys = ", ".join(quote_ident(k) for k in decl.keys)
-        pkey = quote_ident(index_name(staging, "pkey"))
-        await conn.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY ({keys})")
+        await add_primary_key(conn, decl, staging)
     for spec in decl.indexes:
         role = index_role(list(spec.columns), unique=spec.unique, method=spec.using)
         name = index_name(staging, role)
