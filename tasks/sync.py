@@ -25,7 +25,7 @@ from tasks._common import run_step, settings_or_default
 from tasks.cleanup import prune_s3
 from tasks.export import export_to_s3
 from tasks.gates import check_gates
-from tasks.load import enrich_staging, finalize_staging, load_staging
+from tasks.load import enrich_staging, export_and_load, finalize_staging, load_staging
 from tasks.swap import drop_staging, swap_in
 from tasks.transfer import check_staging, load_staging_ssh
 
@@ -78,19 +78,26 @@ async def sync_table(
     started = time.monotonic()
     phases: list[PhaseStats] = []
 
-    exported = await run_step(export_to_s3, decl, run_id, settings, parallel)
-    manifest = exported.manifest
-    phases.append(PhaseStats("export", manifest.rows, manifest.bytes, exported.seconds))
-    if manifest.table != decl.table:
-        raise ValueError(f"run {run_id} is an export of {manifest.table}, not {decl.table}")
-
     try:
-        t0 = time.monotonic()
-        await run_step(check_staging, decl.table, run_id, settings)
-        phases.append(PhaseStats("check", len(manifest.parts), 0, time.monotonic() - t0))
-        load_step = load_staging_ssh if transfer == "ssh" else load_staging
-        loaded = await run_step(load_step, decl, manifest, settings, parallel)
-        phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds, transfer))
+        loaded = None
+        if transfer == "stream":  # parts load while later parts are still being exported
+            exported, loaded = await run_step(export_and_load, decl, run_id, settings, parallel)
+        else:
+            exported = await run_step(export_to_s3, decl, run_id, settings, parallel)
+        manifest = exported.manifest
+        if manifest.table != decl.table:
+            raise ValueError(f"run {run_id} is an export of {manifest.table}, not {decl.table}")
+        phases.append(PhaseStats("export", manifest.rows, manifest.bytes, exported.seconds))
+        if loaded is None:  # a retry from S3, or the ssh transfer: check the run, then load it
+            t0 = time.monotonic()
+            await run_step(check_staging, decl.table, run_id, settings)
+            phases.append(PhaseStats("check", len(manifest.parts), 0, time.monotonic() - t0))
+            load_step = load_staging_ssh if transfer == "ssh" else load_staging
+            loaded = await run_step(load_step, decl, manifest, settings, parallel)
+            detail = transfer
+        else:
+            detail = "stream, overlapping the export"
+        phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds, detail))
         if decl.enrich:
             seconds = await run_step(
                 enrich_staging, decl, manifest, loaded.staging, loaded.rows, settings

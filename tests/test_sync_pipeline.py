@@ -124,8 +124,19 @@ async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
     assert summary.rows == 10_000
     assert not summary.reused_export
     assert [p.phase for p in summary.phases] == [
-        "export", "check", "load", "gates", "finalize", "swap",
+        "export", "load", "gates", "finalize", "swap",
     ]  # fmt: skip
+    # The parts were loaded as they were exported: the first was in PostgreSQL before the
+    # export finished.
+    assert summary.phases[1].detail == "stream, overlapping the export"
+    messages = [r.getMessage() for r in caplog.records]
+    first_part = next(
+        i for i, m in enumerate(messages) if m.startswith("load public.sync_e2e: part")
+    )
+    export_done = next(
+        i for i, m in enumerate(messages) if m.startswith("export public.sync_e2e run")
+    )
+    assert first_part < export_done
     assert all(p.seconds >= 0 for p in summary.phases)
     assert summary.bytes > 0
 

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,7 +83,12 @@ async def export_table(
     run_id: str,
     *,
     parallel: int = 2,
+    on_plan: Callable[[Manifest], Awaitable[None]] | None = None,
+    on_part: Callable[[PartInfo], Awaitable[None]] | None = None,
 ) -> ExportResult:
+    """Export the mart in parts, then write the manifest. A fresh export first calls `on_plan`
+    with the manifest as planned (columns and format, no parts yet), then `on_part` with each part
+    as soon as it is in S3: the load can start on a part while later parts are still exported."""
     started = time.monotonic()
     existing = await load_manifest(client, s3, decl.table, run_id)
     if existing is not None:
@@ -116,6 +122,19 @@ async def export_table(
         query += f" WHERE {hash_expr} = {{part:UInt64}}"
     prefix = s3_run_prefix(s3.prefix, decl.table, run_id)
     semaphore = asyncio.Semaphore(parallel)
+    planned = Manifest(
+        table=decl.table,
+        model=decl.model,
+        run_id=run_id,
+        format=decl.format,
+        columns=tuple(columns),
+        parts=(),
+        source_query=query,
+        created_at=datetime.now(UTC).isoformat(),
+        extra={"schema": decl.schema, "keys": list(decl.keys)},
+    )
+    if on_plan is not None:
+        await on_plan(planned)
 
     async def one(index: int) -> PartInfo:
         key = f"{prefix}part-{index:05d}.{ext}"
@@ -139,23 +158,16 @@ async def export_table(
         if meta is None:  # an empty result may write no object at all
             await client.put_object(Bucket=s3.bucket, Key=key, Body=b"")
             meta = {"ContentLength": 0, "ETag": '"d41d8cd98f00b204e9800998ecf8427e"'}
-        return PartInfo(
+        info = PartInfo(
             key, int(counts.get(index, 0)), int(meta["ContentLength"]),
             str(meta["ETag"]).strip('"'), query_id,
         )  # fmt: skip
+        if on_part is not None:
+            await on_part(info)
+        return info
 
     part_infos = await asyncio.gather(*(one(i) for i in range(parts)))
-    manifest = Manifest(
-        table=decl.table,
-        model=decl.model,
-        run_id=run_id,
-        format=decl.format,
-        columns=tuple(columns),
-        parts=tuple(part_infos),
-        source_query=query,
-        created_at=datetime.now(UTC).isoformat(),
-        extra={"schema": decl.schema, "keys": list(decl.keys)},
-    )
+    manifest = replace(planned, parts=tuple(part_infos))
     await put_json(client, s3.bucket, prefix + MANIFEST_NAME, manifest.to_dict())
     seconds = time.monotonic() - started
     log.info(

@@ -223,6 +223,12 @@ async def populate_from_json(
     return copied_rows(status)
 
 
+def _first(group: BaseExceptionGroup) -> BaseException:
+    """The first real error of a task group's failure (the others are its consequences)."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 async def load_parts(
     dsn: str,
     decl: ServedTable,
@@ -231,10 +237,14 @@ async def load_parts(
     *,
     parallel: int = 2,
     transfer: str = "stream",
+    arriving: AsyncIterator[PartInfo] | None = None,
 ) -> LoadResult:
     """What both transfers share: create the staging table, COPY every part (`parallel` at a
     time, each on its own connection) with `copy_part`, check each part's row count, parse the
-    JSON path's rows, log; the caller's `copy_part` decides how the bytes get to the server."""
+    JSON path's rows, log; the caller's `copy_part` decides how the bytes get to the server.
+
+    With `arriving`, the parts are those it yields (as an export produces them) instead of
+    `manifest.parts`: each is loaded as soon as it arrives."""
     started = time.monotonic()
     schema = decl.schema
     conn = await asyncpg.connect(dsn)
@@ -256,22 +266,42 @@ async def load_parts(
                     f"load {decl.ref}: part {part.key}: {describe_pg_error(exc)}"
                 ) from None
         check_part_rows(decl, part, rows)
+        log.info("load %s: part %s, %s rows", decl.ref, part.key.rpartition("/")[2], f"{rows:,}")
         return rows
 
+    loaded: list[PartInfo] = []
+
+    async def every_part() -> AsyncIterator[PartInfo]:
+        if arriving is None:
+            for part in manifest.parts:
+                yield part
+        else:
+            async for part in arriving:
+                yield part
+
     try:
-        rows = sum(await asyncio.gather(*(one(p) for p in manifest.parts)))
+        try:
+            async with asyncio.TaskGroup() as group:  # one failing part cancels the others
+                counts = []
+                async for part in every_part():
+                    loaded.append(part)
+                    counts.append(group.create_task(one(part)))
+        except BaseExceptionGroup as failed:
+            raise _first(failed) from None
+        rows = sum(count.result() for count in counts)
         if manifest.format == "json":
             async with pool.acquire() as conn:
                 rows = await populate_from_json(conn, decl, manifest)
     finally:
         await pool.close()
     seconds = time.monotonic() - started
+    size = sum(part.bytes for part in loaded)
     log.info(
         "load %s run %s (%s): %s rows, %s bytes into %s in %.2f s (%s rows/s)",
-        decl.ref, manifest.run_id, transfer, f"{rows:,}", f"{manifest.bytes:,}", staging,
+        decl.ref, manifest.run_id, transfer, f"{rows:,}", f"{size:,}", staging,
         seconds, f"{rows / seconds:,.0f}" if seconds else "-",
     )  # fmt: skip
-    return LoadResult(staging, rows, manifest.bytes, seconds)
+    return LoadResult(staging, rows, size, seconds)
 
 
 async def load_run(
@@ -282,8 +312,10 @@ async def load_run(
     manifest: Manifest,
     *,
     parallel: int = 2,
+    arriving: AsyncIterator[PartInfo] | None = None,
 ) -> LoadResult:
-    """The `stream` transfer: each part streams from S3 into `COPY ... FROM STDIN`."""
+    """The `stream` transfer: each part streams from S3 into `COPY ... FROM STDIN` (with
+    `arriving`: each part as the export yields it, see `load_parts`)."""
     await check_parts_exist(client, s3, decl, manifest)
     spec = copy_spec(manifest)
 
@@ -295,7 +327,9 @@ async def load_run(
         )  # fmt: skip
         return copied_rows(status)
 
-    return await load_parts(dsn, decl, manifest, copy_part, parallel=parallel, transfer="stream")
+    return await load_parts(
+        dsn, decl, manifest, copy_part, parallel=parallel, transfer="stream", arriving=arriving
+    )
 
 
 async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> float:
