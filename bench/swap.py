@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import free_port, machine_line
 
+from stir.serving.declaration import IndexSpec, ServedTable
+from stir.serving.load import STAGING_TABLE_OPTIONS, finalize
 from stir.serving.swap import swap
 from stir.settings import get_settings
 from stir.stack.services import Stack
@@ -51,16 +53,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+SERVED = ServedTable(
+    model="bench", table=TABLE, keys=("id",),
+    indexes=(IndexSpec(("handle",)), IndexSpec(("country", "followers"))),
+)  # fmt: skip
+
+
 async def stage(conn: asyncpg.Connection, name: str, rows: int) -> None:
-    """A staged table as the sync builds it: filled, logged, keyed, indexed, analyzed."""
+    """A staged table as the sync builds it (its table options, then the sync's own finalize:
+    SET LOGGED, primary key, indexes, ANALYZE)."""
     await conn.execute(f"DROP TABLE IF EXISTS {name}")
-    await conn.execute(f"CREATE UNLOGGED TABLE {name} ({COLUMNS})")
+    await conn.execute(f"CREATE UNLOGGED TABLE {name} ({COLUMNS}) {STAGING_TABLE_OPTIONS}")
     await conn.execute(f"INSERT INTO {name} {FILL.format(rows=rows)}")
-    await conn.execute(f"ALTER TABLE {name} SET LOGGED")
-    await conn.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_pkey PRIMARY KEY (id)")
-    await conn.execute(f"CREATE INDEX {name}_handle_idx ON {name} (handle)")
-    await conn.execute(f"CREATE INDEX {name}_country_followers_idx ON {name} (country, followers)")
-    await conn.execute(f"ANALYZE {name}")
+    await finalize(conn, SERVED, name)
 
 
 async def reader(dsn: str, rows: int, stop: asyncio.Event, latencies: list[float],

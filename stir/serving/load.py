@@ -177,6 +177,10 @@ async def check_parts_exist(
             )
 
 
+# A served table is written once and then only read until the next version replaces it.
+STAGING_TABLE_OPTIONS = "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
+
+
 async def create_staging(conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest) -> str:
     """Drop stale staging tables of the table, create this run's (and its jsonb twin); name."""
     schema = decl.schema
@@ -187,7 +191,7 @@ async def create_staging(conn: asyncpg.Connection, decl: ServedTable, manifest: 
     # swap would hold the swap's lock (and the readers behind it) until it gives way.
     await conn.execute(
         f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({column_ddl(manifest)}) "
-        "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
+        f"{STAGING_TABLE_OPTIONS}"
     )
     if manifest.format == "json":
         jtable = json_staging_name(decl.table, manifest.run_id)
