@@ -76,6 +76,15 @@ class Tier:
 
 TIERS: tuple[Tier, ...] = (
     Tier(
+        name="core",
+        description="Account metrics shown on profile pages (followers, engagement, grades).",
+        cron="*/15 * * * *",
+        window=WindowRole.YIELDS,
+        timeout=timedelta(minutes=12),
+        retries=1,
+        freshness_sla=timedelta(minutes=45),
+    ),
+    Tier(
         name="monitoring",
         description="Scrape health per source and the freshness of every served table.",
         cron="*/5 * * * *",
@@ -84,15 +93,6 @@ TIERS: tuple[Tier, ...] = (
         retries=0,  # the next run is five minutes away
         freshness_sla=timedelta(minutes=15),
         checks_health=True,
-    ),
-    Tier(
-        name="core",
-        description="Account metrics shown on profile pages (followers, engagement, grades).",
-        cron="*/15 * * * *",
-        window=WindowRole.YIELDS,
-        timeout=timedelta(minutes=12),
-        retries=1,
-        freshness_sla=timedelta(minutes=45),
     ),
     Tier(
         name="collections",
