@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 STIR = str(Path(sys.executable).parent / "stir")
 
 
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """dbt's manifest of transform/ (a parse: no database)."""
+    from tasks.dbt import parse_manifest
+
+    return asyncio.run(parse_manifest(target_path=tmp_path_factory.mktemp("parse") / "target"))
+
+
 def prefect_yaml() -> dict:
     return yaml.safe_load((ROOT / "prefect.yaml").read_text())
 
@@ -177,12 +185,9 @@ async def test_a_deployment_never_runs_two_flow_runs_at_once(
     assert cancelled == ["Deployment concurrency limit reached."] * 2
 
 
-async def test_a_tier_reads_only_its_own_and_earlier_tiers_models(tmp_path: Path) -> None:
+def test_a_tier_reads_only_its_own_and_earlier_tiers_models(manifest: dict) -> None:
     """TIERS is the dependency order `stir pipeline` runs them in: on a fresh platform every
     tier must find what it reads already built, so no model reads a later tier's model."""
-    from tasks.dbt import parse_manifest
-
-    manifest = await parse_manifest(target_path=tmp_path / "target")
     order = {spec.name: index for index, spec in enumerate(TIERS)}
     nodes = manifest["nodes"]
 
@@ -209,13 +214,11 @@ async def test_a_tier_reads_only_its_own_and_earlier_tiers_models(tmp_path: Path
     assert late == []
 
 
-async def test_the_readme_lists_exactly_the_served_tables(tmp_path: Path) -> None:
+def test_the_readme_lists_exactly_the_served_tables(manifest: dict) -> None:
     """The README's served-table list is what `stir tables --markdown` prints from the project."""
     from stir.cli import served_tables_markdown
-    from tasks.dbt import parse_manifest
 
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- served-tables:start -->\n", "<!-- served-tables:end -->"
     listed = readme[readme.index(start) + len(start) : readme.index(end)]
-    manifest = await parse_manifest(target_path=tmp_path / "target")
     assert listed == served_tables_markdown(manifest), "update it: stir tables --markdown"
