@@ -1,0 +1,27 @@
+{#- A served top list: the rows of int_leaderboards__ranked for `dimensions` whose `rank_column`
+    is within the leaderboard size (var leaderboard_size), in the one shape every top-list mart
+    shares (so one YAML column list describes them all). -#}
+{% macro leaderboard_list(dimensions, rank_column='audience_rank') -%}
+select
+    toLowCardinality(toString(dimension)) as dimension,
+    toString(dimension_value) as dimension_value,
+    toUInt64(assumeNotNull({{ rank_column }})) as list_rank,
+    toString(profile_key) as profile_key,
+    toString(handle) as handle,
+    toLowCardinality(toString(platform)) as platform,
+    toLowCardinality(toString(country)) as country,
+    toLowCardinality(toString(category)) as category,
+    toLowCardinality(toString(language)) as language,
+    toLowCardinality(toString(audience_tier)) as audience_tier,
+    toNullable(toUInt64(audience)) as audience,
+    toNullable(toFloat64(engagement_rate)) as engagement_rate,
+    toNullable(toFloat64(growth_30d_pct)) as growth_30d_pct,
+    toNullable(toUInt64(audience_rank)) as audience_rank,
+    toNullable(toUInt64(engagement_rank)) as engagement_rank,
+    toNullable(toUInt64(growth_rank)) as growth_rank,
+    toNullable(toInt64(audience_rank_change_7d)) as audience_rank_change_7d,
+    toUInt64(dimension_profiles) as dimension_profiles
+from {{ ref('int_leaderboards__ranked') }}
+where dimension in ({% for dims in dimensions %}'{{ dims | join("+") }}'{% if not loop.last %}, {% endif %}{% endfor %})
+  and {{ rank_column }} <= {{ var('leaderboard_size', 100) }}
+{%- endmacro %}
