@@ -138,7 +138,9 @@ async def tier(tier: str) -> dict[str, Any] | State:
             outcomes = await sync_tier_tables(tables)
             sync_seconds = time.monotonic() - sync_started
             synced = list(zip(tables, outcomes, strict=True))
+            health_started = time.monotonic()
             health = await check_health(built.manifest()) if spec.checks_health else None
+            health_seconds = time.monotonic() - health_started
             await acreate_markdown_artifact(
                 key=f"tier-{spec.name}",
                 markdown=_summary_markdown(spec.name, built, synced, health),
@@ -156,6 +158,7 @@ async def tier(tier: str) -> dict[str, Any] | State:
                 "dbt_nodes": built.nodes,
                 "dbt_seconds": built.seconds,
                 "sync_seconds": sync_seconds,
+                "health_seconds": health_seconds,
                 "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
                 "alerting": list(health.alerting) if health else [],
             }

@@ -31,6 +31,7 @@ from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 from tasks.dbt import parse_manifest
+from tasks.health import check_health
 
 DATABASE = "tiers_test"
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -192,43 +193,45 @@ async def add_scrapes(source: str, status: str, count: int, after_newest: timede
 
 
 async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_recovery(
-    platform: pytest.MonkeyPatch, slack: SlackRecorder
+    platform: pytest.MonkeyPatch, slack: SlackRecorder, tmp_path: Path
 ) -> None:
-    growth = await tier("growth", return_state=True)
-    assert growth.is_completed(), growth.message
-    growth_table = next(iter((await growth.result())["tables"]))
+    table = "public.profile_metrics"  # the core tier's (SLA: 45 minutes)
+    if await stamp_of(table) is None:
+        assert (await tier("core", return_state=True)).is_completed()
+    await backdate_stamp(table, timedelta(0))
     # A healthy platform: nothing to say.
     healthy = await tier("monitoring", return_state=True)
     assert (await healthy.result())["alerting"] == []
     assert slack.messages == []
 
-    # The growth tier stopped ten days ago (SLA: nine), and YouTube's scrapes start failing.
-    await backdate_stamp(growth_table, timedelta(days=10))
+    # The core tier stopped two hours ago, and YouTube's scrapes start failing.
+    await backdate_stamp(table, timedelta(hours=2))
     await add_scrapes("youtube", "failure", 200, timedelta(minutes=1))
     breached = await tier("monitoring", return_state=True)
     assert breached.is_completed(), breached.message  # alerting is not failing
-    assert sorted((await breached.result())["alerting"]) == [
-        "freshness:" + growth_table, "scrape:youtube"
-    ]  # fmt: skip
+    assert sorted((await breached.result())["alerting"]) == ["freshness:" + table, "scrape:youtube"]
     assert len(slack.messages) == 1
     alert = slack.texts[0]
-    assert growth_table in alert
+    assert table in alert
     assert "SLA" in alert
-    assert "stir run growth" in alert
+    assert "stir run core" in alert
     assert "source `youtube` failed 200 of" in alert
 
-    # Still breached five minutes later: no repeat.
-    await tier("monitoring", return_state=True)
+    # Still breached at the next check: no repeat.
+    manifest = await parse_manifest(target_path=tmp_path / "target")
+    again = await check_health.fn(manifest)
+    assert again.alerting == ("freshness:" + table, "scrape:youtube")
+    assert again.opened == ()
     assert len(slack.messages) == 1
 
-    # Growth runs again and an hour of successful YouTube scrapes pushes the failures out.
-    assert (await tier("growth", return_state=True)).is_completed()
+    # Core syncs again, and an hour of successful YouTube scrapes pushes the failures out.
+    await backdate_stamp(table, timedelta(0))
     await add_scrapes("youtube", "success", 300, timedelta(hours=2))
     recovered = await tier("monitoring", return_state=True)
     assert (await recovered.result())["alerting"] == []
     assert len(slack.messages) == 2
     recovery = slack.texts[1]
     assert "recovered" in recovery
-    assert growth_table in recovery
+    assert table in recovery
     assert "youtube" in recovery
     await Seeder(get_settings()).seed("xs", 7)  # the raw data as the other tests expect it
