@@ -12,12 +12,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import asyncpg
+import boto3
 import pytest
 from aiohttp import web
 from prefect.variables import Variable
 from pydantic import SecretStr
 
+from stir.clickhouse import ClickHouse
 from stir.settings import (
     ClickHouseSettings,
     PostgresSettings,
@@ -313,3 +317,28 @@ async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]
     await Variable.aunset(health.STATE_VARIABLE)
     yield recorder
     await runner.cleanup()
+
+
+# What the sync tests share; each module's own `settings` fixture says which servers.
+@pytest.fixture
+async def ch(settings: Settings) -> AsyncIterator[ClickHouse]:
+    async with ClickHouse(settings.clickhouse) as client:
+        yield client
+
+
+@pytest.fixture
+async def pg(postgres: PostgresService) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(postgres.dsn)
+    yield conn
+    await conn.close()
+
+
+def s3_boto(settings: Settings) -> Any:
+    """A plain boto3 client of the test's S3, to look at or tamper with what a sync wrote."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3.endpoint_url,
+        region_name=settings.s3.region,
+        aws_access_key_id=settings.s3.access_key_id.get_secret_value(),
+        aws_secret_access_key=settings.s3.secret_access_key.get_secret_value(),
+    )

@@ -8,13 +8,10 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
-import boto3
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
+from conftest import ClickHouseServer, PostgresService, S3Service, s3_boto, settings_for_servers
 
 from stir.clickhouse import ClickHouse, ClickHouseError
 from stir.serving import Gates, ServedTable
@@ -38,29 +35,6 @@ from tasks.transfer import check_staging
 def settings(clickhouse: ClickHouseServer, s3: S3Service, postgres: PostgresService) -> Settings:
     """Settings pointing at the session's servers, with an S3 prefix of this test's own."""
     return settings_for_servers(clickhouse, s3, postgres, f"test-{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-async def ch(settings: Settings) -> AsyncIterator[ClickHouse]:
-    async with ClickHouse(settings.clickhouse) as client:
-        yield client
-
-
-@pytest.fixture
-async def pg(postgres: PostgresService) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(postgres.dsn)
-    yield conn
-    await conn.close()
-
-
-def s3_boto(settings: Settings) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3.endpoint_url,
-        region_name=settings.s3.region,
-        aws_access_key_id=settings.s3.access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.s3.secret_access_key.get_secret_value(),
-    )
 
 
 async def make_mart(ch: ClickHouse, name: str, rows: int, *, extra: str = "") -> None:

@@ -15,14 +15,13 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import boto3
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
+from conftest import ClickHouseServer, PostgresService, S3Service, s3_boto, settings_for_servers
 from pydantic import SecretStr
 from ssh_server import LoopbackSshServer
 
@@ -90,29 +89,6 @@ def settings(
 ) -> Settings:
     base = settings_for_servers(clickhouse, s3, postgres, f"ssh-{uuid.uuid4().hex[:8]}")
     return base.model_copy(update={"ssh": ssh_settings(sshd, remote_root)})
-
-
-@pytest.fixture
-async def ch(settings: Settings) -> AsyncIterator[ClickHouse]:
-    async with ClickHouse(settings.clickhouse) as client:
-        yield client
-
-
-@pytest.fixture
-async def pg(postgres: PostgresService) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(postgres.dsn)
-    yield conn
-    await conn.close()
-
-
-def s3_boto(settings: Settings) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3.endpoint_url,
-        region_name=settings.s3.region,
-        aws_access_key_id=settings.s3.access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.s3.secret_access_key.get_secret_value(),
-    )
 
 
 TYPED_DDL = """CREATE TABLE {name} (
