@@ -280,7 +280,10 @@ async def _run(
             committed_at = time.monotonic()
             backup, views = (plan.backup, plan.views) if plan else (None, [])
             if plan and plan.discard:
-                await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, plan.discard)}")
+                try:  # the swap is done; a leftover is dropped by the table's next sync
+                    await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, plan.discard)}")
+                except asyncpg.PostgresError as exc:
+                    log.warning("could not drop %s.%s: %s", schema, plan.discard, exc)
         except _RETRYABLE as exc:
             log.warning(
                 "%s %s.%s: attempt %d/%d could not lock in %d ms (%s)",
