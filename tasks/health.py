@@ -143,8 +143,8 @@ async def check_health(manifest: dict[str, Any], settings: Settings | None = Non
     scrapes = await scrape_failure_rates(manifest, settings)
     breached = _conditions(freshness, scrapes, settings)
 
-    previous = await Variable.aget(STATE_VARIABLE, default=None)
-    previous = dict(previous) if isinstance(previous, dict) else {}
+    stored = await Variable.aget(STATE_VARIABLE, default=None)
+    previous = set(stored) if isinstance(stored, list | dict) else set()
     opened = sorted(key for key in breached if key not in previous)
     recovered = sorted(key for key in previous if key not in breached)
     if opened:
@@ -158,8 +158,9 @@ async def check_health(manifest: dict[str, Any], settings: Settings | None = Non
         )
         await post_message(text, settings.slack)
     # Remember what alerted even if Slack was down: the person on call sees the warning in the
-    # run's logs, and a recovery is still announced once Slack is back.
-    await Variable.aset(STATE_VARIABLE, breached, overwrite=True)
+    # run's logs, and a recovery is still announced once Slack is back. Only the keys: a Prefect
+    # Variable holds at most 5,000 characters.
+    await Variable.aset(STATE_VARIABLE, sorted(breached), overwrite=True)
     for key in opened:
         log.warning("health: %s", breached[key])
     return HealthReport(
