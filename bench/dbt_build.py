@@ -69,8 +69,7 @@ def main() -> None:
                 print(f"  full build             {full:7.1f} s", flush=True)
                 # The core tier as its flow selects it: tests only where all they read is built.
                 tier = get_tier("core")
-                core = ("--select", tier.dbt_selector, "--exclude", *tier.dbt_exclude.split(),
-                        "--indirect-selection", "cautious")  # fmt: skip
+                core = tier.dbt_build_args[1:]
                 core_full, _ = dbt_build(env, root / "target", *core, "--full-refresh")
                 run_seed(["--increment"], env)
                 core_incremental, _ = dbt_build(env, root / "target", *core)

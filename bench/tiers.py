@@ -36,10 +36,10 @@ from deployments.tiers import TIERS, Tier
 
 
 async def tier_with_prefect(spec: Tier) -> tuple[float, dict]:
-    from flows.tier import tier
+    from flows.tier import flow_of
 
     with timed() as t:
-        state = await tier(spec.name, return_state=True)
+        state = await flow_of(spec.name)(spec.name, return_state=True)
     if not state.is_completed():
         raise SystemExit(f"tier {spec.name} ended {state.name}: {state.message}")
     return t["seconds"], await state.result()
@@ -50,9 +50,7 @@ async def tier_without_prefect(spec: Tier, env: dict[str, str], target: Path) ->
     from flows.tier import sync_tier_tables
     from tasks.dbt import parse_manifest
 
-    args = ["--select", spec.dbt_selector, "--indirect-selection", "cautious",
-            "--exclude", *spec.dbt_exclude.split()]  # fmt: skip
-    dbt_seconds, _ = dbt_build(env, target, *args)
+    dbt_seconds, _ = dbt_build(env, target, *spec.dbt_build_args[1:])
     tables = spec.served_tables(await parse_manifest(target_path=target))
     with timed() as t:
         outcomes = await sync_tier_tables(tables)

@@ -48,13 +48,55 @@ class Tier:
 
     @property
     def dbt_selector(self) -> str:
-        """This tier's models and their ancestors (staging, intermediate: they carry no tier)."""
-        return f"+tag:{self.name}"
+        """The models this tier owns (and the tests that read only them).
+
+        Every model has one owner: the tier of its tag, or the shared staging layer, which the
+        daily holder rebuilds (tasks/shared_layer.py). A tier reads what it does not own as its
+        owner left it, so no two runs ever replace the same relation.
+        """
+        return f"tag:{self.name}"
 
     @property
-    def dbt_exclude(self) -> str:
-        """Other tiers' models: an ancestor owned by another tier is read as that tier left it."""
-        return " ".join(f"tag:{tier.name}" for tier in TIERS if tier.name != self.name)
+    def dbt_build_args(self) -> list[str]:
+        """The dbt command line of this tier's build (tests only when all they read is built)."""
+        return ["build", "--select", self.dbt_selector, "--indirect-selection", "cautious"]
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.timeout.total_seconds()
+
+    @property
+    def tags(self) -> list[str]:
+        """The Prefect tags of this tier's deployment and runs."""
+        return ["stir", f"tier:{self.name}", f"window:{self.window.value}"]
+
+    def cross_owner_tests(self, manifest: dict[str, Any]) -> list[str]:
+        """The tests this tier runs after its build that read models it does not own.
+
+        `--indirect-selection cautious` runs a test only when this tier builds everything it
+        reads. A test on one of this tier's models that also reads the shared staging layer or
+        an earlier tier's mart (a relationship, a reconciliation) runs here, after the build, as
+        a separate `dbt test`: those relations are read as their owners left them. A test with
+        no model it is attached to belongs to the last tier (in dependency order) it reads.
+        """
+        nodes = manifest["nodes"]
+        selected = []
+        for unique_id, node in nodes.items():
+            if node["resource_type"] != "test":
+                continue
+            parents = [p for p in node["depends_on"]["nodes"] if p.startswith("model.")]
+            owners = {owner_of(nodes[p]) for p in parents if p in nodes}
+            if len(owners) < 2:
+                continue  # read only one owner's models: that owner's build runs it
+            attached = node.get("attached_node")
+            owner = (
+                owner_of(nodes[attached])
+                if attached in nodes
+                else max(owners, key=lambda o: TIER_ORDER.get(o, -1))
+            )
+            if owner == self.name:
+                selected.append(unique_id)
+        return sorted(selected)
 
     def served_tables(self, manifest: dict[str, Any]) -> list[ServedTable]:
         """The served tables declared by this tier's models in a dbt `manifest.json`."""
@@ -72,6 +114,11 @@ class Tier:
     @property
     def flow_name(self) -> str:
         return "tier"
+
+    @property
+    def entrypoint(self) -> str:
+        """The flow object of this tier, with its timeout and retries (flows/tier.py)."""
+        return f"flows/tier.py:{self.name.replace('-', '_')}"
 
 
 TIERS: tuple[Tier, ...] = (
@@ -142,6 +189,25 @@ TIERS: tuple[Tier, ...] = (
 )
 
 TIERS_BY_NAME: dict[str, Tier] = {tier.name: tier for tier in TIERS}
+TIER_ORDER: dict[str, int] = {tier.name: index for index, tier in enumerate(TIERS)}
+SHARED = "shared"  # the dbt tag of the staging layer, which no fast tier builds
+
+
+def owner_of(node: dict[str, Any]) -> str:
+    """Who builds a dbt model: the tier of its tag, or the shared layer (`shared`)."""
+    tags = node.get("tags", [])
+    owners = [tag for tag in tags if tag in TIER_ORDER or tag == SHARED]
+    if len(owners) != 1:
+        raise ValueError(
+            f"dbt model {node.get('name')} must carry exactly one tier tag (or `{SHARED}`), "
+            f"has {owners or 'none'}"
+        )
+    return owners[0]
+
+
+# The closed choice of a tier, as a flow parameter: a dropdown in Prefect's UI, and a run with
+# any other value is refused before it starts.
+TierName = StrEnum("TierName", {tier.name.replace("-", "_"): tier.name for tier in TIERS})
 
 
 def get_tier(name: str) -> Tier:

@@ -32,6 +32,10 @@ log = logging.getLogger("stir.window")
 WINDOW_LIMIT = "stir-batch-window"
 PENDING_LIMIT = "stir-batch-pending"
 WINDOW_SLOTS = sum(1 for tier in TIERS if tier.window is WindowRole.YIELDS)
+# Slots are leased and renewed while held; a run killed without releasing them (kill -9, a lost
+# host) frees them when the lease expires. 60 s is the shortest lease Prefect's server accepts;
+# its repossessor frees expired leases every 15 s by default.
+LEASE_SECONDS = 60
 
 
 class WindowBusy(Exception):
@@ -71,9 +75,11 @@ async def batch_window(tier: Tier) -> AsyncIterator[None]:
     """
     await ensure_window_limits()
     if tier.window is WindowRole.HOLDER:
-        async with concurrency(PENDING_LIMIT, occupy=1, strict=True):
+        async with concurrency(PENDING_LIMIT, occupy=1, lease_duration=LEASE_SECONDS, strict=True):
             log.info("%s: waiting for the fast tiers in flight to finish", tier.name)
-            async with concurrency(WINDOW_LIMIT, occupy=WINDOW_SLOTS, strict=True):
+            async with concurrency(
+                WINDOW_LIMIT, occupy=WINDOW_SLOTS, lease_duration=LEASE_SECONDS, strict=True
+            ):
                 log.info("%s: holding the batch window", tier.name)
                 yield
         return
@@ -84,7 +90,14 @@ async def batch_window(tier: Tier) -> AsyncIterator[None]:
         try:
             # One attempt (max_retries=0), so fast runs never pile up behind the holder.
             await stack.enter_async_context(
-                concurrency(WINDOW_LIMIT, occupy=1, max_retries=0, timeout_seconds=30, strict=True)
+                concurrency(
+                    WINDOW_LIMIT,
+                    occupy=1,
+                    max_retries=0,
+                    timeout_seconds=30,
+                    lease_duration=LEASE_SECONDS,
+                    strict=True,
+                )
             )
         except ConcurrencySlotAcquisitionError as exc:
             if not _is_locked(exc):

@@ -1,7 +1,11 @@
-"""The tier flow: take the batch window, build the tier's dbt tag, sync its served tables.
+"""The tier flow: take the tier's lock and the batch window, build the tier's dbt models, sync
+its served tables.
 
-One flow serves all seven deployments (`prefect.yaml`); its `tier` parameter picks the tier from
-`deployments/tiers.py`, which also gives its timeout and retries.
+There is one flow object per tier (`core`, `monitoring`, ... below), each carrying its tier's
+timeout, retries and run name from `deployments/tiers.py`; `prefect.yaml`, `stir serve` and
+`stir run` all use these objects, so every way of starting a tier applies the same definition.
+Their flow name is `tier` (deployments are `tier/core`, ...), and their `tier` parameter is a
+closed choice whose only accepted value is the object's own tier.
 """
 
 from __future__ import annotations
@@ -9,35 +13,61 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from prefect import flow
+from prefect import Flow, flow
 from prefect.artifacts import acreate_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.client.schemas.objects import FlowRun
-from prefect.settings import PREFECT_UI_URL
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed, State
 
-from deployments.tiers import get_tier
+from deployments.tiers import TIERS, Tier, TierName, WindowRole, get_tier
 from flows.batch_window import WindowBusy, batch_window
+from stir.locks import LockBusy
 from stir.serving.declaration import ServedTable
-from stir.settings import get_settings
-from tasks.dbt import DbtBuildResult, build_selection
+from stir.settings import Settings, get_settings
+from tasks.dbt import DbtBuildResult, NodeProblem, build_selection, dbt_workspace, run_tests
 from tasks.health import HealthReport, check_health
-from tasks.notify import Failure, notify_failure
+from tasks.locks import run_label, tier_lock
+from tasks.notify import alert_tier_run
+from tasks.shared_layer import refresh_shared_layer
 from tasks.sync import SyncSummary, sync_table
 
 log = logging.getLogger("stir.tier")
 
 SKIPPED = "Skipped"
-
-
 SYNC_CONCURRENCY = 2  # tables synced at once: each export and COPY already uses the cores
+RETRY_DELAY_SECONDS = 60
 
 
-class TierSyncError(RuntimeError):
-    """Some served tables of a tier failed to sync; the others were swapped in."""
+class TierError(RuntimeError):
+    """A tier could not serve everything: failed dbt nodes (what they block was not served) or
+    failed syncs (the other tables were swapped in). `first` is the first underlying error."""
+
+    def __init__(self, message: str, first: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.first = first
+
+
+class _RunLogHandler(APILogHandler):
+    """Send Stir's own log lines (`stir.*`: the window's waits, the locks, notify's warnings)
+    to the Prefect run they happen in, so they show in the UI beside Prefect's; outside a run
+    they stay local."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
+            super().emit(record)
+
+
+def _forward_stir_logs() -> None:
+    stir_logger = logging.getLogger("stir")
+    if not any(isinstance(h, _RunLogHandler) for h in stir_logger.handlers):
+        stir_logger.addHandler(_RunLogHandler())
+        stir_logger.setLevel(min(stir_logger.getEffectiveLevel(), logging.INFO))
+
+
+_forward_stir_logs()
 
 
 async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | BaseException]:
@@ -53,20 +83,20 @@ async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | Base
 
 def _summary_markdown(
     tier_name: str,
-    built: DbtBuildResult,
+    builds: list[DbtBuildResult],
     synced: list[tuple[ServedTable, Any]],
+    blocked: list[ServedTable],
     health: HealthReport | None = None,
 ) -> str:
-    statuses = ", ".join(f"{count} {status}" for status, count in sorted(built.statuses.items()))
-    lines = [
-        f"# Tier `{tier_name}`",
-        "",
-        f"dbt `build --select {built.selector}`: {built.nodes} nodes ({statuses}) "
-        f"in {built.seconds:.1f} s",
-        "",
-        "| table | result | rows | seconds | phases (s) | gates |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = [f"# Tier `{tier_name}`", ""]
+    for built in builds:
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(built.statuses.items()))
+        lines.append(
+            f"dbt `{built.command}`: {built.nodes} nodes ({statuses}) in {built.seconds:.1f} s"
+        )
+        lines += [f"- `{p.name}`: {p.status}: {p.message[:200]}" for p in built.failures]
+    lines += ["", "| table | result | rows | seconds | phases (s) | gates |"]
+    lines.append("|---|---|---|---|---|---|")
     for decl, outcome in synced:
         if isinstance(outcome, BaseException):
             error = str(outcome).splitlines()[0][:200] if str(outcome) else type(outcome).__name__
@@ -77,6 +107,8 @@ def _summary_markdown(
             f"| {decl.ref} | swapped (run {outcome.run_id}) | {outcome.rows:,} | "
             f"{outcome.seconds:.1f} | {phases} | {', '.join(outcome.gates.passed)} |"
         )
+    not_served = "not served: a dbt node it depends on failed"
+    lines += [f"| {decl.ref} | {not_served} | | | | |" for decl in blocked]
     if health is not None:
         stale = [f for f in health.freshness if f.state == "STALE"]
         lines += [
@@ -95,73 +127,142 @@ def _summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-async def alert_on_failure(flow: Any, flow_run: FlowRun, state: State) -> None:
-    """Post a failed or crashed tier run to Slack: tier, run link, failing task, retry command."""
-    tier_name = str(flow_run.parameters.get("tier", "?"))
-    failing_task = None
-    async with get_client() as client:
-        task_runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+def _failure_message(
+    problems: list[NodeProblem], blocked: list[ServedTable], failed_syncs: list[str], synced: int
+) -> str:
+    parts = []
+    if problems:
+        names = ", ".join(f"{p.name} ({p.status})" for p in problems[:5])
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        parts.append(
+            f"dbt: {names}{more} failed; not served: "
+            + (", ".join(decl.ref for decl in blocked) or "no served table")
         )
-    failed = [run.name for run in task_runs if run.state is not None and run.state.is_failed()]
-    if failed:
-        failing_task = failed[0]
-    ui_url = PREFECT_UI_URL.value()
-    failure = Failure(
-        tier=tier_name,
-        error=state.message or state.name or "failed",
-        flow_run_url=f"{ui_url}/runs/flow-run/{flow_run.id}" if ui_url else None,
-        failing_task=failing_task,
-        retry_command=f"stir run {tier_name}",
-    )
-    await notify_failure(failure, get_settings().slack)
+    if failed_syncs:
+        parts.append(
+            f"{len(failed_syncs)} of {synced} served tables failed to sync: "
+            + ", ".join(failed_syncs)
+        )
+    return "; ".join(parts)
 
 
-@flow(
-    name="tier",
-    log_prints=False,
-    on_failure=[alert_on_failure],
-    on_crashed=[alert_on_failure],
-)
-async def tier(tier: str) -> dict[str, Any] | State:
-    """Run one tier now: batch window, dbt build of its tag, sync of its served tables.
+async def run_tier(spec: Tier, settings: Settings | None = None) -> dict[str, Any] | State:
+    """Run one tier now: its lock, the batch window, dbt, the syncs, a summary artifact.
 
-    A yielding tier that finds the daily batch window held ends in a Completed state named
-    Skipped, with the reason: not a failure (no alert), and not queued.
+    A second run of a tier while one runs, and a yielding tier that finds the daily batch window
+    held, end in a Completed state named Skipped with the reason: not a failure (no alert), and
+    not queued.
     """
-    spec = get_tier(tier)
+    settings = settings or get_settings()
+    holder = run_label()
     try:
-        async with batch_window(spec):
-            built = await build_selection(spec.dbt_selector, spec.dbt_exclude)
-            tables = spec.served_tables(built.manifest())
-            sync_started = time.monotonic()
-            outcomes = await sync_tier_tables(tables)
-            sync_seconds = time.monotonic() - sync_started
-            synced = list(zip(tables, outcomes, strict=True))
-            health_started = time.monotonic()
-            health = await check_health(built.manifest()) if spec.checks_health else None
-            health_seconds = time.monotonic() - health_started
-            await acreate_markdown_artifact(
-                key=f"tier-{spec.name}",
-                markdown=_summary_markdown(spec.name, built, synced, health),
-                description=f"What the {spec.name} tier built and served",
-            )
-            failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
-            if failed:
-                first = next(o for o in outcomes if isinstance(o, BaseException))
-                raise TierSyncError(
-                    f"{len(failed)} of {len(tables)} served tables failed to sync: "
-                    f"{', '.join(failed)}; first error: {first}"
-                )
-            return {
-                "tier": spec.name,
-                "dbt_nodes": built.nodes,
-                "dbt_seconds": built.seconds,
-                "sync_seconds": sync_seconds,
-                "health_seconds": health_seconds,
-                "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
-                "alerting": list(health.alerting) if health else [],
-            }
+        async with tier_lock(spec.name, settings), batch_window(spec):
+            return await _build_and_serve(spec, settings, holder)
+    except LockBusy as busy:
+        message = f"{spec.name} is already running ({busy}); this run skips"
     except WindowBusy as busy:
-        log.info("%s", busy)
-        return Completed(name=SKIPPED, message=str(busy))
+        message = str(busy)
+    log.info("%s", message)
+    return Completed(name=SKIPPED, message=message)
+
+
+async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[str, Any]:
+    with dbt_workspace(settings, name=spec.name) as workspace:
+        # The daily holder runs alone in the window: it rebuilds and tests the shared staging
+        # layer; the others only make sure it exists and matches the code.
+        shared = await refresh_shared_layer(
+            settings, workspace, holder, force=spec.window is WindowRole.HOLDER
+        )
+        built = await build_selection(spec.dbt_selector, workspace)
+        manifest = built.manifest()
+        cross = spec.cross_owner_tests(manifest)
+        tested = await run_tests(cross, workspace) if cross else None
+        builds = [b for b in (shared, built, tested) if b is not None]
+    blocked_ids = frozenset().union(*(b.blocked for b in builds))
+    problems = [p for b in builds for p in b.failures]
+    nodes = manifest["nodes"]
+    tables = spec.served_tables({"nodes": {k: n for k, n in nodes.items() if k not in blocked_ids}})
+    blocked = spec.served_tables({"nodes": {k: n for k, n in nodes.items() if k in blocked_ids}})
+
+    sync_started = time.monotonic()
+    outcomes = await sync_tier_tables(tables)
+    sync_seconds = time.monotonic() - sync_started
+    synced = list(zip(tables, outcomes, strict=True))
+    health_started = time.monotonic()
+    health = await check_health(manifest) if spec.checks_health else None
+    health_seconds = time.monotonic() - health_started
+    await acreate_markdown_artifact(
+        key=f"tier-{spec.name}",
+        markdown=_summary_markdown(spec.name, builds, synced, blocked, health),
+        description=f"What the {spec.name} tier built and served",
+    )
+    failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
+    if problems or failed:
+        first = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        raise TierError(_failure_message(problems, blocked, failed, len(tables)), first)
+    return {
+        "tier": spec.name,
+        "dbt_nodes": sum(b.nodes for b in builds),
+        "dbt_seconds": sum(b.seconds for b in builds),
+        "sync_seconds": sync_seconds,
+        "health_seconds": health_seconds,
+        "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
+        "alerting": list(health.alerting) if health else [],
+    }
+
+
+def _run_name(spec: Tier) -> Callable[[], str]:
+    """`core-2026-11-28T20:00`: the tier and the minute it was due."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        due = flow_run.scheduled_start_time
+        return f"{spec.name}-{due:%Y-%m-%dT%H:%M}"
+
+    return name
+
+
+def tier_flow(spec: Tier) -> Flow[..., Any]:
+    """The flow of one tier, with its timeout, retries, run name and alerts."""
+
+    own = TierName(spec.name)
+
+    async def tier(tier: TierName = own) -> dict[str, Any] | State:
+        if tier != spec.name:
+            raise ValueError(
+                f"this is the {spec.name} tier's flow; it does not run {tier}: run "
+                f"`prefect deployment run 'tier/{tier}'` or `stir run {tier}`"
+            )
+        return await run_tier(spec)
+
+    tier.__doc__ = f"The {spec.name} tier: {spec.description}"
+    return flow(
+        tier,
+        name="tier",
+        flow_run_name=_run_name(spec),
+        timeout_seconds=spec.timeout_seconds,
+        retries=spec.retries,
+        retry_delay_seconds=RETRY_DELAY_SECONDS,
+        persist_result=True,
+        log_prints=False,
+        on_failure=[alert_tier_run],
+        on_crashed=[alert_tier_run],
+    )
+
+
+TIER_FLOWS: dict[str, Flow[..., Any]] = {spec.name: tier_flow(spec) for spec in TIERS}
+
+# The entrypoints of prefect.yaml (`flows/tier.py:<tier>`), one per tier.
+monitoring = TIER_FLOWS["monitoring"]
+core = TIER_FLOWS["core"]
+collections = TIER_FLOWS["collections"]
+profile_ranking = TIER_FLOWS["profile-ranking"]
+post_ranking = TIER_FLOWS["post-ranking"]
+leaderboards = TIER_FLOWS["leaderboards"]
+growth = TIER_FLOWS["growth"]
+
+
+def flow_of(tier_name: str) -> Flow[..., Any]:
+    """The flow of the tier called `tier_name` (the error lists the tiers)."""
+    return TIER_FLOWS[get_tier(tier_name).name]

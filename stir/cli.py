@@ -439,11 +439,12 @@ def run_command(
         ),
     ],
 ) -> None:
-    """Run one tier now, in this process: batch window, dbt build of its tag, summary.
+    """Run one tier now, in this process: its lock, the batch window, dbt build, syncs.
 
-    Uses the Prefect API of STIR_PREFECT_API_URL (or Prefect's own PREFECT_API_URL; without
-    either, a temporary local one). Exit code 0 when the run completed, also when it was Skipped
-    because the daily batch window is held; 1 when it failed.
+    The same flow as the tier's deployment: its timeout, retries and alerts. Uses the Prefect
+    API of STIR_PREFECT_API_URL (or Prefect's own PREFECT_API_URL; without either, a temporary
+    local one). Exit code 0 when the run completed, also when it was Skipped (the tier is
+    already running elsewhere, or the daily batch window is held); 1 when it failed.
     """
     settings = load_settings()
     if tier not in _tier_names():
@@ -453,9 +454,9 @@ def run_command(
         )
         raise typer.Exit(EXIT_USAGE)
     _use_prefect_api(settings)
-    from flows.tier import tier as tier_flow
+    from flows.tier import flow_of
 
-    state = asyncio.run(tier_flow(tier, return_state=True))
+    state = asyncio.run(flow_of(tier)(tier, return_state=True))
     console = _console()
     if state.is_completed():
         detail = f": {state.message}" if state.message else ""
@@ -468,13 +469,44 @@ def run_command(
     raise typer.Exit(EXIT_FAILED)
 
 
+def _registered_tier_deployments() -> list:
+    """The deployments of the `tier` flow registered with the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_deployments(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["tier"]))
+            )
+
+    return asyncio.run(read())
+
+
+def _refuse_if_registered_by_the_other(command: str, others: list, other_command: str) -> None:
+    """`stir serve` and `stir deploy` register the same deployment names (`tier/<tier>`), the
+    one for this process, the other for a work pool: neither replaces the other's."""
+    if not others:
+        return
+    names = sorted(f"'tier/{d.name}'" for d in others)
+    deletes = "\n".join(f"  prefect deployment delete {name}" for name in names)
+    _console(stderr=True).print(
+        f"error: the tier deployments are already registered by `{other_command}` "
+        f"({', '.join(names)}); `{command}` would take them over.\n"
+        f"Keep using them, or remove them first:\n{deletes}",
+        markup=False,
+    )
+    raise typer.Exit(EXIT_FAILED)
+
+
 @app.command("serve")
 def serve_command() -> None:
     """Run all seven tier deployments on their schedules, in this process, until stopped.
 
-    Registers one deployment per tier (schedule, one run at a time, collisions cancelled) with
-    the Prefect API and executes their runs here; the Prefect UI shows them. Point it at a
-    server with STIR_PREFECT_API_URL (`prefect server start` gives one on 127.0.0.1:4200).
+    Registers one deployment per tier (schedule, timeout, retries, one run at a time, collisions
+    cancelled) with the Prefect API and executes their runs here; the Prefect UI shows them.
+    Point it at a server with STIR_PREFECT_API_URL (`prefect server start` gives one on
+    127.0.0.1:4200). Refuses (exit 1) when `stir deploy` registered the tiers for a work pool.
     """
     settings = load_settings()
     _use_prefect_api(settings)
@@ -482,15 +514,17 @@ def serve_command() -> None:
     from prefect.schedules import Cron
 
     from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE
-    from flows.tier import tier as tier_flow
+    from flows.tier import TIER_FLOWS
 
+    pooled = [d for d in _registered_tier_deployments() if d.work_pool_name]
+    _refuse_if_registered_by_the_other("stir serve", pooled, "stir deploy")
     deployments = [
-        tier_flow.to_deployment(
-            name=spec.name,
+        TIER_FLOWS[spec.name].to_deployment(
+            name=spec.deployment_name,
             description=spec.description,
             parameters={"tier": spec.name},
             schedules=[Cron(spec.cron, timezone=TIME_ZONE)],
-            tags=["stir", f"tier:{spec.name}", f"window:{spec.window.value}"],
+            tags=spec.tags,
             concurrency_limit=ONE_RUN_AT_A_TIME,
         )
         for spec in TIERS
@@ -505,9 +539,12 @@ def deploy_command() -> None:
     Creates the work pool STIR_PREFECT_WORK_POOL (type process) when it does not exist, then runs
     `prefect deploy --all` from the project directory. Start a worker for the pool with
     `prefect worker start --pool <pool>` on a machine that has the project (STIR_HOME).
+    Refuses (exit 1) when `stir serve` registered the tiers for its own process.
     """
     settings = load_settings()
     _use_prefect_api(settings)
+    served = [d for d in _registered_tier_deployments() if not d.work_pool_name]
+    _refuse_if_registered_by_the_other("stir deploy", served, "stir serve")
     project = Path(__file__).resolve().parent.parent
     if not (project / "prefect.yaml").exists():
         _console(stderr=True).print(
@@ -673,7 +710,7 @@ def pipeline_command(
     seed_command(scale=scale)
     _use_prefect_api(settings)
     from deployments.tiers import TIERS
-    from flows.tier import tier as tier_flow
+    from flows.tier import TIER_FLOWS
 
     summary = Table(title="Tiers", title_justify="left")
     for column in ("tier", "state", "dbt nodes", "tables served", "rows", "seconds"):
@@ -682,7 +719,7 @@ def pipeline_command(
     failed = False
     for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
         started = time.monotonic()
-        state = asyncio.run(tier_flow(spec.name, return_state=True))
+        state = asyncio.run(TIER_FLOWS[spec.name](spec.name, return_state=True))
         result = state.result(raise_on_failure=False) if state.is_completed() else {}
         tables = result.get("tables", {}) if isinstance(result, dict) else {}
         served.update(tables)

@@ -9,6 +9,7 @@ from stir.serving.load import drop_stale_staging
 from stir.serving.swap import SwapResult, rollback, swap
 from stir.settings import Settings
 from tasks._common import postgres, settings_or_default
+from tasks.locks import table_lock
 
 
 @task(name="swap-in", task_run_name="swap {decl.table}")
@@ -31,8 +32,9 @@ async def rollback_table(
     table: str, schema: str = "public", settings: Settings | None = None,
     lock_timeout_ms: int = 2000, attempts: int = 5,
 ) -> SwapResult:  # fmt: skip
-    """Swap `<table>_old_bkp` back in as `<table>`."""
-    async with postgres(settings_or_default(settings)) as conn:
+    """Swap `<table>_old_bkp` back in as `<table>` (after any sync of it in progress)."""
+    settings = settings_or_default(settings)
+    async with table_lock(f"{schema}.{table}", settings), postgres(settings) as conn:
         return await rollback(
             conn, schema, table, lock_timeout_ms=lock_timeout_ms, attempts=attempts
         )

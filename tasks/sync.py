@@ -26,6 +26,7 @@ from tasks.cleanup import prune_s3
 from tasks.export import export_to_s3
 from tasks.gates import check_gates
 from tasks.load import enrich_staging, export_and_load, finalize_staging, load_staging
+from tasks.locks import table_lock
 from tasks.swap import drop_staging, swap_in
 from tasks.transfer import check_staging, load_staging_ssh
 
@@ -71,8 +72,27 @@ async def sync_table(
     lock_timeout_ms: int = 2000,
     swap_attempts: int = 5,
 ) -> SyncSummary:
-    """Sync one table; pass the `run_id` of a failed run to retry it from S3."""
+    """Sync one table; pass the `run_id` of a failed run to retry it from S3.
+
+    Holds the table's lock throughout: a second sync of the same table (another tier, the
+    `sync-table` deployment, a rollback) waits for this one instead of dropping its staging.
+    """
     settings = settings_or_default(settings)
+    async with table_lock(decl.ref, settings):
+        return await _sync_table(
+            decl, settings, run_id, keep_runs, parallel, lock_timeout_ms, swap_attempts
+        )
+
+
+async def _sync_table(
+    decl: ServedTable,
+    settings: Settings,
+    run_id: str | None,
+    keep_runs: int,
+    parallel: int,
+    lock_timeout_ms: int,
+    swap_attempts: int,
+) -> SyncSummary:
     run_id = check_run_id(run_id) if run_id else new_run_id()
     transfer = decl.transfer or settings.sync.transfer  # the table's choice, else the default
     started = time.monotonic()

@@ -41,10 +41,7 @@ CORE_MARTS = {
 }
 GRADED_METRICS = 19
 # The core tier's build as its flow runs it (deployments/tiers.py).
-CORE_TIER = (
-    "--select", get_tier("core").dbt_selector, "--exclude", *get_tier("core").dbt_exclude.split(),
-    "--indirect-selection", "cautious",
-)  # fmt: skip
+CORE_TIER = tuple(get_tier("core").dbt_build_args[1:])
 TIERS = {
     "monitoring",
     "core",

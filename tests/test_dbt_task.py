@@ -1,4 +1,5 @@
-"""`tasks.dbt.build_selection` in a real flow: each dbt node a Prefect task; failures fail it."""
+"""`tasks.dbt.build_selection` in a real flow: each dbt node a Prefect task; a failing test
+blocks the model it tests and what is built from it, and nothing else."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from tasks.dbt import DbtBuildResult, build_selection, dbt_settings
+from tasks.dbt import DbtBuildResult, build_selection, dbt_settings, dbt_workspace
 
 PROJECT = Path(__file__).parent / "dbt_conformance"
 RAW = "dbt_conformance_raw"
@@ -29,7 +30,12 @@ def orders(
     monkeypatch.setenv("DBT_CLICKHOUSE_PORT", str(clickhouse.http_port))
     monkeypatch.setenv("DBT_CLICKHOUSE_DRIVER", "http")
     ch = clickhouse_connect.get_client(host=clickhouse.host, port=clickhouse.http_port)
-    ch.command("DROP DATABASE IF EXISTS dbt_conformance")
+    # Empty the target database rather than drop it: dbt-clickhouse creates a missing database
+    # once per process (when it first connects), so a database dropped between two builds of
+    # one test session would not come back.
+    ch.command("CREATE DATABASE IF NOT EXISTS dbt_conformance")
+    for (table,) in ch.query("SHOW TABLES FROM dbt_conformance").result_rows:
+        ch.command(f"DROP TABLE dbt_conformance.`{table}`")
     ch.command(f"DROP DATABASE IF EXISTS {RAW}")
     ch.command(f"CREATE DATABASE {RAW}")
     ch.command(
@@ -45,8 +51,10 @@ def orders(
 
 
 @flow(name="dbt-build-under-test")
-async def build(selector: str, target: Path) -> DbtBuildResult:
-    return await build_selection(selector, project_dir=PROJECT, target_path=target)
+async def build(selector: str) -> DbtBuildResult:
+    # The conformance project has its own profiles.yml (DBT_CLICKHOUSE_* variables).
+    with dbt_workspace(name="test", profiles_dir=PROJECT) as workspace:
+        return await build_selection(selector, workspace, project_dir=PROJECT)
 
 
 async def task_run_names(flow_run_id: object) -> set[str]:
@@ -60,22 +68,31 @@ async def task_run_names(flow_run_id: object) -> set[str]:
 async def test_every_dbt_node_becomes_a_task_of_the_flow(
     orders: clickhouse_connect.driver.client.Client, tmp_path: Path
 ) -> None:
-    state = await build("+orders_current", tmp_path / "target", return_state=True)
+    state = await build("+orders_current", return_state=True)
     assert state.is_completed(), state.message
     result = await state.result()
-    assert result.statuses == {"success": 2, "pass": 4}  # a view, an incremental, their tests
+    assert result.statuses == {"success": 2, "pass": 4}
+    assert result.problems == ()
+    assert result.blocked == frozenset()  # a view, an incremental, their tests
     names = " ".join(await task_run_names(state.state_details.flow_run_id))
     for model in ("stg_orders", "orders_current", "unique_orders_current_order_id"):
         assert model in names
     assert orders.command("SELECT count() FROM dbt_conformance.orders_current") == 2
 
 
-async def test_a_failing_dbt_test_fails_the_flow(
-    orders: clickhouse_connect.driver.client.Client, tmp_path: Path
+async def test_a_failing_dbt_test_blocks_what_it_tests_and_what_is_built_from_it(
+    orders: clickhouse_connect.driver.client.Client,
 ) -> None:
     orders.command(f"INSERT INTO {RAW}.orders VALUES (3, 'cy', 'lost', 1, '2024-01-03 00:00:00')")
-    state = await build("+orders_current", tmp_path / "target", return_state=True)
-    assert state.is_failed()
+    result = await build("+orders_current")
+    failing = [p for p in result.failures if p.unique_id.startswith("test.")]
+    assert [p.status for p in failing] == ["fail"]
+    assert "accepted_values" in failing[0].name
+    # The model it tests and the model built from it are not to be served; its parent is.
+    assert result.blocked == {
+        "model.dbt_conformance.orders_current",
+        "model.dbt_conformance.customer_totals",
+    }
 
 
 @pytest.mark.parametrize(("prefect_level", "dbt_level"), [("WARNING", "warn"), ("DEBUG", "debug")])

@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
 from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE, WORK_POOL, WindowRole
-from flows.tier import SKIPPED, tier
+from flows.tier import SKIPPED, TIER_FLOWS, flow_of
 from stir.settings import PrefectSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +55,9 @@ def test_adhoc_deployments_have_no_schedule_and_load() -> None:
 def test_each_deployment_matches_its_tier(spec) -> None:
     deployment = next(d for d in tier_deployments() if d["name"] == spec.name)
     assert deployment["parameters"] == {"tier": spec.name}
+    assert deployment["description"] == spec.description
+    assert deployment["entrypoint"] == spec.entrypoint
+    assert deployment["tags"] == spec.tags
     assert deployment["schedules"] == [{"cron": spec.cron, "timezone": TIME_ZONE}]
     # At most one run of a deployment at a time; a collision drops the newcomer, never queues.
     assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
@@ -64,12 +67,24 @@ def test_each_deployment_matches_its_tier(spec) -> None:
     assert f"window:{spec.window.value}" in deployment["tags"]
 
 
-def test_every_entrypoint_loads_the_tier_flow() -> None:
-    entrypoints = {d["entrypoint"] for d in tier_deployments()}
-    for entrypoint in entrypoints:
-        path, _, name = entrypoint.partition(":")
-        loaded = load_flow_from_entrypoint(f"{ROOT / path}:{name}")
-        assert loaded.name == tier.name
+@pytest.mark.parametrize("spec", TIERS, ids=[t.name for t in TIERS])
+def test_each_entrypoint_loads_its_tiers_flow_with_its_timeout_and_retries(spec) -> None:
+    """What a worker loads carries the tier's definition: timeout, retries, a closed `tier`."""
+    deployment = next(d for d in tier_deployments() if d["name"] == spec.name)
+    path, _, name = deployment["entrypoint"].partition(":")
+    loaded = load_flow_from_entrypoint(f"{ROOT / path}:{name}")
+    assert loaded.name == "tier"
+    assert loaded.timeout_seconds == spec.timeout.total_seconds()
+    assert loaded.retries == spec.retries
+    schema = loaded.parameters.model_dump()
+    tier_enum = schema["definitions"]["TierName"]["enum"]
+    assert tier_enum == [t.name for t in TIERS]  # a dropdown of the seven tiers
+    assert schema["properties"]["tier"]["default"] == spec.name
+
+
+async def test_a_tier_flow_refuses_another_tiers_name() -> None:
+    with pytest.raises(ValueError, match="does not run collections"):
+        await TIER_FLOWS["core"].fn("collections")
 
 
 def test_exactly_one_tier_holds_the_window() -> None:
@@ -77,10 +92,16 @@ def test_exactly_one_tier_holds_the_window() -> None:
     assert holders == ["leaderboards"]
 
 
-@pytest.mark.usefixtures("prefect_api")
+@pytest.fixture
+def pg_env(postgres, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tier takes its lock in PostgreSQL before anything else: point Stir at the test one."""
+    monkeypatch.setenv("STIR_POSTGRES_DSN", postgres.dsn)
+
+
+@pytest.mark.usefixtures("prefect_api", "pg_env")
 async def test_a_fast_tier_inside_the_window_ends_skipped_not_failed() -> None:
     async with window_held():
-        state = await tier("core", return_state=True)
+        state = await flow_of("core")("core", return_state=True)
     assert state.is_completed()
     assert state.name == SKIPPED
     assert "batch window" in state.message
@@ -101,7 +122,7 @@ async def _stir(*args: str) -> tuple[int, str]:
     return process.returncode or 0, output.decode()
 
 
-@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.usefixtures("prefect_api", "pg_env")
 async def test_stir_run_of_a_skipped_tier_exits_zero_and_says_why() -> None:
     async with window_held():
         code, output = await _stir("run", "collections")
@@ -130,9 +151,18 @@ async def test_stir_serve_registers_the_seven_scheduled_deployments() -> None:
             assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
             assert deployment.schedules[0].schedule.timezone == TIME_ZONE
             assert deployment.global_concurrency_limit.limit == 1
+            assert deployment.work_pool_name is None
+        # `stir deploy` would turn them into work-pool deployments under serve's feet: refused.
+        code, output = await _stir("deploy")
+        assert code == 1, output
+        assert "already registered by `stir serve`" in output
+        assert "prefect deployment delete 'tier/core'" in output
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
+        async with get_client() as client:
+            for deployment in await client.read_deployments():
+                await client.delete_deployment(deployment.id)
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -147,7 +177,11 @@ async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
         deployment = deployments[spec.name]
         assert deployment.work_pool_name == WORK_POOL
         assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
-        assert deployment.entrypoint == "flows/tier.py:tier"
+        assert deployment.entrypoint == spec.entrypoint
+    # `stir serve` on the same server would re-register them without the pool: refused.
+    code, output = await _stir("serve")
+    assert code == 1, output
+    assert "already registered by `stir deploy`" in output
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -22,10 +22,11 @@ from conftest import (
     isolated_stir_env,
 )
 from prefect.client.orchestration import get_client
+from prefect.states import State
 
 from deployments.tiers import TIERS
 from flows.adhoc import rollback_one_table, sync_one_table
-from flows.tier import tier
+from flows.tier import flow_of
 from stir.clickhouse import ClickHouse
 from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
@@ -62,6 +63,11 @@ def platform(
     patch.undo()
 
 
+async def run_tier_now(name: str) -> State:
+    """Run a tier's flow (the one its deployment runs) in this process; its final state."""
+    return await flow_of(name)(name, return_state=True)
+
+
 async def live_rows(table: str) -> int:
     conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
     try:
@@ -86,7 +92,7 @@ async def test_every_tier_builds_and_serves_its_tables(
     manifest = await parse_manifest(target_path=tmp_path / "target")
     served_any = 0
     for spec in TIERS:
-        state = await tier(spec.name, return_state=True)
+        state = await run_tier_now(spec.name)
         assert state.is_completed(), f"{spec.name}: {state.message}"
         result = await state.result()
         assert result["dbt_nodes"] > 0
@@ -115,7 +121,7 @@ async def test_every_tier_builds_and_serves_its_tables(
 async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
     platform: pytest.MonkeyPatch, clickhouse: ClickHouseServer, tmp_path: Path
 ) -> None:
-    first = await tier("core", return_state=True)
+    first = await run_tier_now("core")
     assert first.is_completed(), first.message
     tables = (await first.result())["tables"]
     before = {table: await live_rows(table) for table in tables}
@@ -125,7 +131,7 @@ async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
             "INSERT INTO raw_instagram.posts SELECT * REPLACE ('hologram' AS media_type, "
             "scraped_at + INTERVAL 1 SECOND AS scraped_at) FROM raw_instagram.posts LIMIT 1"
         )
-    failed = await tier("core", return_state=True)
+    failed = await run_tier_now("core")
     assert failed.is_failed()
     assert {table: await live_rows(table) for table in tables} == before
     # Reseed for whoever comes next.
@@ -133,7 +139,7 @@ async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
 
 
 async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatch) -> None:
-    assert (await tier("core", return_state=True)).is_completed()  # the mart exists, and a backup
+    assert (await run_tier_now("core")).is_completed()  # the mart exists, and a backup
     first_table = "public.profile_metrics"
     first = await sync_one_table("profile_metrics")
     assert first["table"] == first_table
@@ -197,17 +203,17 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
 ) -> None:
     table = "public.profile_metrics"  # the core tier's (SLA: 45 minutes)
     if await stamp_of(table) is None:
-        assert (await tier("core", return_state=True)).is_completed()
+        assert (await run_tier_now("core")).is_completed()
     await backdate_stamp(table, timedelta(0))
     # A healthy platform: nothing to say.
-    healthy = await tier("monitoring", return_state=True)
+    healthy = await run_tier_now("monitoring")
     assert (await healthy.result())["alerting"] == []
     assert slack.messages == []
 
     # The core tier stopped two hours ago, and YouTube's scrapes start failing.
     await backdate_stamp(table, timedelta(hours=2))
     await add_scrapes("youtube", "failure", 200, timedelta(minutes=1))
-    breached = await tier("monitoring", return_state=True)
+    breached = await run_tier_now("monitoring")
     assert breached.is_completed(), breached.message  # alerting is not failing
     assert sorted((await breached.result())["alerting"]) == ["freshness:" + table, "scrape:youtube"]
     assert len(slack.messages) == 1
@@ -227,7 +233,7 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     # Core syncs again, and an hour of successful YouTube scrapes pushes the failures out.
     await backdate_stamp(table, timedelta(0))
     await add_scrapes("youtube", "success", 300, timedelta(hours=2))
-    recovered = await tier("monitoring", return_state=True)
+    recovered = await run_tier_now("monitoring")
     assert (await recovered.result())["alerting"] == []
     assert len(slack.messages) == 2
     recovery = slack.texts[1]

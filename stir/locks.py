@@ -1,0 +1,103 @@
+"""Locks that every entry point shares: PostgreSQL advisory locks, held on a dedicated session.
+
+Stir runs a tier from a deployment on any worker, from `stir serve`, or from `stir run` on a
+laptop; each may talk to a different Prefect API (or a temporary one), so a lock that must hold
+across all of them cannot live in Prefect. The serving PostgreSQL is the one server every run
+talks to. An advisory lock belongs to the session that took it: when the process holding it
+dies (crash, `kill -9`, a lost host) the server ends the session and the lock is free at once,
+with no lease to expire.
+
+Two kinds are used:
+
+- `tier:<name>`: a tier never runs beside itself; a second run skips (`try_lock`).
+- `sync:<schema>.<table>`: one sync, retry or rollback of a served table at a time; the next one
+  waits (`wait_lock`).
+
+The lock's session is named after its holder (`application_name`), so the one who finds a lock
+taken can say who holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+log = logging.getLogger("stir.locks")
+
+# The key of a lock is a 64-bit hash of its name, computed by the server.
+_KEY = "hashtextextended($1, 0)"
+
+
+class LockBusy(Exception):
+    """The lock is held by someone else (and we did not, or could no longer, wait)."""
+
+
+async def _session(dsn: str, holder: str) -> asyncpg.Connection:
+    return await asyncpg.connect(dsn, server_settings={"application_name": f"stir: {holder}"[:63]})
+
+
+async def _holder_of(conn: asyncpg.Connection, name: str) -> str:
+    """Who holds the lock `name`: the application name of the session, or 'another session'."""
+    holder = await conn.fetchval(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted "
+        f"AND ((l.classid::bigint << 32) | l.objid::bigint) = {_KEY} LIMIT 1",
+        name,
+    )
+    return str(holder).removeprefix("stir: ") if holder else "another session"
+
+
+async def _release(conn: asyncpg.Connection, name: str) -> None:
+    try:
+        await conn.execute(f"SELECT pg_advisory_unlock({_KEY})", name)
+    except Exception:  # closing the session below frees it as well
+        log.debug("could not unlock %s before closing its session", name, exc_info=True)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def try_lock(dsn: str, name: str, holder: str) -> AsyncIterator[None]:
+    """Hold the lock `name` for the body, or raise `LockBusy` at once naming who holds it."""
+    conn = await _session(dsn, holder)
+    try:
+        taken = await conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", name)
+        if not taken:
+            raise LockBusy(f"{name} is held by {await _holder_of(conn, name)}")
+    except BaseException:
+        await conn.close()
+        raise
+    try:
+        yield
+    finally:
+        await _release(conn, name)
+
+
+@asynccontextmanager
+async def wait_lock(
+    dsn: str, name: str, holder: str, timeout_seconds: float
+) -> AsyncIterator[None]:
+    """Hold the lock `name` for the body, waiting up to `timeout_seconds` for it."""
+    conn = await _session(dsn, holder)
+    try:
+        if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", name):
+            current = await _holder_of(conn, name)
+            log.info("waiting up to %.0f s for %s (held by %s)", timeout_seconds, name, current)
+            await conn.execute(f"SET lock_timeout = '{int(timeout_seconds * 1000)}ms'")
+            try:
+                await conn.execute(f"SELECT pg_advisory_lock({_KEY})", name)
+            except asyncpg.LockNotAvailableError:
+                raise LockBusy(
+                    f"{name} is still held by {current} after {timeout_seconds:.0f} s"
+                ) from None
+            await conn.execute("RESET lock_timeout")
+    except BaseException:
+        await conn.close()
+        raise
+    try:
+        yield
+    finally:
+        await _release(conn, name)
