@@ -19,11 +19,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError, concurrency
+from prefect.client.schemas.objects import FlowRun
+from prefect.concurrency._asyncio import (
+    aacquire_concurrency_slots_with_lease,
+    arelease_concurrency_slots_with_lease,
+)
+from prefect.concurrency._leases import amaintain_concurrency_lease
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
+from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPStatusError
+from prefect.states import State
+from prefect.variables import Variable
 
 from deployments.tiers import TIERS, Tier, WindowRole
 
@@ -32,9 +42,10 @@ log = logging.getLogger("stir.window")
 WINDOW_LIMIT = "stir-batch-window"
 PENDING_LIMIT = "stir-batch-pending"
 WINDOW_SLOTS = sum(1 for tier in TIERS if tier.window is WindowRole.YIELDS)
-# Slots are leased and renewed while held; a run killed without releasing them (kill -9, a lost
-# host) frees them when the lease expires. 60 s is the shortest lease Prefect's server accepts;
-# its repossessor frees expired leases every 15 s by default.
+# Slots are leased and renewed while held. A run killed without releasing them (kill -9) has them
+# released by its worker, which runs the crashed run's `free_window_of_crashed_run` hook; a run
+# nobody reports (a lost host, `stir run` killed) frees them when the lease expires: 60 s is the
+# shortest lease Prefect's server accepts, and its repossessor frees expired leases every 15 s.
 LEASE_SECONDS = 60
 
 
@@ -58,6 +69,62 @@ async def ensure_window_limits() -> None:
                     raise
 
 
+def _leases_variable(flow_run_id: UUID | str) -> str:
+    return f"stir-window-leases-{flow_run_id}"
+
+
+async def _remember_lease(lease_id: UUID, add: bool) -> None:
+    """Keep the leases a flow run holds in a Prefect Variable named after it, so that whoever
+    sees the run crash (its worker runs `free_window_of_crashed_run`) can release them."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return  # no run to crash-report: the lease expires on its own
+    name = _leases_variable(context.flow_run.id)
+    held = set(await Variable.aget(name, default=[]) or [])
+    held = held | {str(lease_id)} if add else held - {str(lease_id)}
+    if held:
+        await Variable.aset(name, sorted(held), overwrite=True)
+    else:
+        await Variable.aunset(name)
+
+
+@asynccontextmanager
+async def _slots(
+    limit: str, occupy: int, timeout_seconds: float | None = None, max_retries: int | None = None
+) -> AsyncIterator[None]:
+    """`occupy` slots of `limit` for the body, leased (renewed while held) and remembered."""
+    acquired = await aacquire_concurrency_slots_with_lease(
+        names=[limit], slots=occupy, timeout_seconds=timeout_seconds, max_retries=max_retries,
+        lease_duration=LEASE_SECONDS, strict=True,
+    )  # fmt: skip
+    await _remember_lease(acquired.lease_id, add=True)
+    try:
+        async with amaintain_concurrency_lease(
+            acquired.lease_id, LEASE_SECONDS, raise_on_lease_renewal_failure=True
+        ):
+            yield
+    finally:
+        with suppress(Exception):  # expired meanwhile, or the API is gone: the lease lapses
+            await arelease_concurrency_slots_with_lease(acquired.lease_id)
+        with suppress(Exception):
+            await _remember_lease(acquired.lease_id, add=False)
+
+
+async def free_window_of_crashed_run(flow: object, flow_run: FlowRun, state: State) -> None:
+    """An `on_crashed` hook: release the window slots a crashed run held (a process killed with
+    -9 cannot), so the holder or the next fast run need not wait for the lease to expire."""
+    name = _leases_variable(flow_run.id)
+    for lease_id in await Variable.aget(name, default=[]) or []:
+        try:
+            await arelease_concurrency_slots_with_lease(UUID(lease_id))
+            log.warning(
+                "released the batch-window lease %s of crashed run %s", lease_id, flow_run.name
+            )
+        except Exception:  # already expired or released
+            log.debug("lease %s of %s was already gone", lease_id, flow_run.name, exc_info=True)
+    await Variable.aunset(name)
+
+
 async def _holder_pending() -> bool:
     async with get_client() as client:
         try:
@@ -75,11 +142,9 @@ async def batch_window(tier: Tier) -> AsyncIterator[None]:
     """
     await ensure_window_limits()
     if tier.window is WindowRole.HOLDER:
-        async with concurrency(PENDING_LIMIT, occupy=1, lease_duration=LEASE_SECONDS, strict=True):
+        async with _slots(PENDING_LIMIT, 1):
             log.info("%s: waiting for the fast tiers in flight to finish", tier.name)
-            async with concurrency(
-                WINDOW_LIMIT, occupy=WINDOW_SLOTS, lease_duration=LEASE_SECONDS, strict=True
-            ):
+            async with _slots(WINDOW_LIMIT, WINDOW_SLOTS):
                 log.info("%s: holding the batch window", tier.name)
                 yield
         return
@@ -90,14 +155,7 @@ async def batch_window(tier: Tier) -> AsyncIterator[None]:
         try:
             # One attempt (max_retries=0), so fast runs never pile up behind the holder.
             await stack.enter_async_context(
-                concurrency(
-                    WINDOW_LIMIT,
-                    occupy=1,
-                    max_retries=0,
-                    timeout_seconds=30,
-                    lease_duration=LEASE_SECONDS,
-                    strict=True,
-                )
+                _slots(WINDOW_LIMIT, 1, timeout_seconds=30, max_retries=0)
             )
         except ConcurrencySlotAcquisitionError as exc:
             if not _is_locked(exc):

@@ -23,7 +23,7 @@ from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed, State
 
 from deployments.tiers import TIERS, Tier, TierName, WindowRole, get_tier
-from flows.batch_window import WindowBusy, batch_window
+from flows.batch_window import WindowBusy, batch_window, free_window_of_crashed_run
 from stir.locks import LockBusy
 from stir.serving.declaration import ServedTable
 from stir.settings import Settings, get_settings
@@ -136,7 +136,7 @@ def _failure_message(
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         parts.append(
             f"dbt: {names}{more} failed; not served: "
-            + (", ".join(decl.ref for decl in blocked) or "no served table")
+            + (", ".join(sorted(decl.ref for decl in blocked)) or "no served table")
         )
     if failed_syncs:
         parts.append(
@@ -247,7 +247,7 @@ def tier_flow(spec: Tier) -> Flow[..., Any]:
         persist_result=True,
         log_prints=False,
         on_failure=[alert_tier_run],
-        on_crashed=[alert_tier_run],
+        on_crashed=[free_window_of_crashed_run, alert_tier_run],
     )
 
 

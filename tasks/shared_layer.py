@@ -66,7 +66,8 @@ async def _built_fingerprint(settings: Settings) -> str | None:
     table = _version_table(settings)
     async with clickhouse(settings) as ch:
         exists = await ch.fetch_value(
-            "SELECT count() FROM system.tables WHERE database = %(db)s AND name = %(name)s",
+            "SELECT count() FROM system.tables"
+            " WHERE database = {db:String} AND name = {name:String}",
             {"db": f"{settings.clickhouse.database}_staging", "name": VERSION_TABLE},
         )
         if not exists:
@@ -84,7 +85,7 @@ async def _record(settings: Settings, value: str) -> None:
             "ENGINE = MergeTree ORDER BY built_at"
         )
         await ch.execute(
-            f"INSERT INTO {table} SELECT %(fingerprint)s, now64(3)", {"fingerprint": value}
+            f"INSERT INTO {table} SELECT {{fingerprint:String}}, now64(3)", {"fingerprint": value}
         )
 
 

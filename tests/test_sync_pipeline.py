@@ -471,3 +471,28 @@ async def test_enrichment_joins_operational_tables_and_refuses_multiplied_rows(
         await sync_table(decl, settings=settings)
     assert await live_rows(pg, "sync_enrich") == 100
     assert await names_in(pg, staging_prefix("sync_enrich")) == []
+
+
+async def test_two_syncs_of_one_table_at_once_run_one_after_the_other(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tier and an ad-hoc `sync-table` of the same table started together: the second waits
+    for the first (it never drops the first one's staging table), and both swap in."""
+    caplog.set_level(logging.INFO, logger="stir")
+    await make_mart(ch, "mart_twice", 20_000)
+    decl = ServedTable.from_meta(
+        "mart_twice", {"serve": {"table": "sync_twice", "keys": ["id"]}},
+        {"id": {}, "name": {}, "score": {}, "grp": {}, "small": {}},
+    )  # fmt: skip
+    first, second = await asyncio.gather(
+        sync_table(decl, settings=settings), sync_table(decl, settings=settings)
+    )
+    assert first.rows == second.rows == 20_000
+    assert first.run_id != second.run_id
+    assert any("waiting up to" in r.getMessage() and "sync:public.sync_twice" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    assert await pg.fetchval("SELECT count(*) FROM public.sync_twice") == 20_000
+    # The live table and one backup, with their keys: no staging table left behind.
+    assert await names_in(pg, "sync_twice") == [
+        "sync_twice", "sync_twice_old_bkp", "sync_twice_old_bkp_pkey", "sync_twice_pkey",
+    ]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -118,24 +119,40 @@ async def test_every_tier_builds_and_serves_its_tables(
     assert "never" not in freshness.stdout
 
 
-async def test_a_failing_dbt_test_fails_the_tier_and_keeps_the_served_tables(
-    platform: pytest.MonkeyPatch, clickhouse: ClickHouseServer, tmp_path: Path
+async def test_a_failing_dbt_test_blocks_only_what_it_tests_and_fails_the_tier(
+    platform: pytest.MonkeyPatch, slack: SlackRecorder
 ) -> None:
+    """A duplicate in the shared category map duplicates YouTube channels in core's
+    `int_youtube__channels`: its `unique` test fails. The YouTube marts built from it are not
+    served (the live tables keep their previous version), the Instagram marts of the same tier
+    are, and the run fails with the test's name and what it kept back."""
     first = await run_tier_now("core")
     assert first.is_completed(), first.message
-    tables = (await first.result())["tables"]
-    before = {table: await live_rows(table) for table in tables}
-    # A media type outside the accepted set breaks a staging test that guards the core marts.
+    before = {table: await stamp_of(table) for table in (await first.result())["tables"]}
+    categories = f"{DATABASE}_staging.stg_drops__categories"
     async with ClickHouse(get_settings().clickhouse) as ch:
         await ch.execute(
-            "INSERT INTO raw_instagram.posts SELECT * REPLACE ('hologram' AS media_type, "
-            "scraped_at + INTERVAL 1 SECOND AS scraped_at) FROM raw_instagram.posts LIMIT 1"
+            f"INSERT INTO {categories} SELECT * REPLACE ('Duplicate' AS category) "
+            f"FROM {categories} WHERE source = 'youtube' LIMIT 1"
         )
-    failed = await run_tier_now("core")
+        try:
+            failed = await run_tier_now("core")
+        finally:
+            await ch.execute(
+                f"ALTER TABLE {categories} DELETE WHERE category = 'Duplicate'",
+                settings={"mutations_sync": 2},
+            )
     assert failed.is_failed()
-    assert {table: await live_rows(table) for table in tables} == before
-    # Reseed for whoever comes next.
-    await Seeder(get_settings()).seed("xs", 7)
+    assert "unique_int_youtube__channels_channel_id" in failed.message
+    kept_back = {"public.youtube_channel_metrics", "public.profile_metrics"}
+    assert f"not served: {', '.join(sorted(kept_back))}" in failed.message
+    after = {table: await stamp_of(table) for table in before}
+    for table in kept_back:
+        assert after[table] == before[table], f"{table} was swapped despite the failing test"
+    for table in set(before) - kept_back:
+        assert after[table].run_id != before[table].run_id, f"{table} was not served"
+    assert len(slack.messages) == 1
+    assert "unique_int_youtube__channels_channel_id" in slack.texts[0]
 
 
 async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatch) -> None:
@@ -241,3 +258,34 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     assert table in recovery
     assert "youtube" in recovery
     await Seeder(get_settings()).seed("xs", 7)  # the raw data as the other tests expect it
+
+
+async def test_dbt_takes_the_settings_from_dotenv_not_the_defaults(
+    platform: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Stir's settings only in `.env` and a decoy ClickHouse on the default port, the tier
+    builds in the configured server (dbt included) and never talks to the decoy."""
+    settings = {key: value for key, value in os.environ.items() if key.startswith("STIR_")}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    for key in settings:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    assert get_settings().clickhouse.database == DATABASE  # from .env alone
+
+    decoy_hits: list[bytes] = []
+
+    async def decoy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoy_hits.append(await reader.read(200))
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\ndecoy")
+        await writer.drain()
+        writer.close()
+
+    try:
+        server = await asyncio.start_server(decoy, "127.0.0.1", 8123)
+    except OSError:
+        pytest.skip("port 8123 is taken: whatever listens there is the decoy, but not ours")
+    async with server:
+        state = await run_tier_now("core")
+    assert state.is_completed(), state.message
+    assert (await state.result())["dbt_nodes"] > 0
+    assert decoy_hits == []

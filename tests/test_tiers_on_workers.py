@@ -1,0 +1,198 @@
+"""The tiers as their users run them: `stir deploy` to a real Prefect server, two `prefect worker`
+processes, and the tiers their schedules start together, started at once, several rounds.
+
+At an even hour the schedules start core, monitoring, collections and profile-ranking in the same
+minute, and at 02:00 the daily holder (leaderboards) too. Every run must end Completed or Skipped
+(a tier already running, or the batch window held), never Failed or Crashed, and what is served
+must match what ClickHouse computed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
+from prefect.client.schemas.objects import StateType
+from prefect_platform import PrefectPlatform, RunOutcome
+
+from stir.clickhouse import ClickHouse
+from stir.settings import get_settings
+from stir.sources.seed import Seeder
+
+DATABASE = "workers_test"
+TOGETHER_AT_AN_EVEN_HOUR = ["core", "monitoring", "collections", "profile-ranking"]
+TOGETHER_AT_TWO = [*TOGETHER_AT_AN_EVEN_HOUR, "leaderboards"]
+CORE_TABLES = {
+    "public.instagram_account_metrics": "mart_instagram_account_metrics",
+    "public.instagram_account_grades": "mart_instagram_account_grades",
+    "public.youtube_channel_metrics": "mart_youtube_channel_metrics",
+    "public.profile_metrics": "mart_profile_metrics",
+}
+
+
+@pytest.fixture(scope="module")
+async def platform(
+    clickhouse: ClickHouseServer,
+    postgres: PostgresService,
+    s3: S3Service,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[PrefectPlatform]:
+    """A Prefect server, the deployments of `stir deploy` and two workers, over raw data of xs."""
+    async with httpx.AsyncClient() as http:
+        created = await http.post(clickhouse.http_url, content=f"CREATE DATABASE {DATABASE}")
+        created.raise_for_status()
+    env = {
+        "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
+        "STIR_CLICKHOUSE_NATIVE_PORT": str(clickhouse.native_port),
+        "STIR_CLICKHOUSE_DATABASE": DATABASE,
+        "STIR_POSTGRES_DSN": postgres.dsn,
+        "STIR_STATE_DIR": str(tmp_path_factory.mktemp("workers-state")),
+        **s3.env,
+        "STIR_S3_PREFIX": "workers-test",
+    }
+    patch = isolated_stir_env(tmp_path_factory.mktemp("workers-cwd"), **env)
+    try:
+        await Seeder(get_settings()).seed("xs", 11)
+        async with PrefectPlatform(tmp_path_factory.mktemp("prefect-platform")) as running:
+            await running.deploy(env)
+            await running.start_workers(2, env)
+            yield running
+    finally:
+        patch.undo()
+
+
+def describe(outcomes: dict[object, RunOutcome]) -> str:
+    return "\n".join(
+        f"{o.name}: {o.state_type} {o.state_name}: {o.message}" for o in outcomes.values()
+    )
+
+
+async def run_together(platform: PrefectPlatform, tiers: list[str]) -> dict[object, RunOutcome]:
+    ids = await platform.run_deployments(tiers)
+    return await platform.wait_final(ids, timeout=900)
+
+
+async def served_matches_clickhouse() -> None:
+    settings = get_settings()
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    try:
+        async with ClickHouse(settings.clickhouse) as ch:
+            for table, model in CORE_TABLES.items():
+                schema, _, name = table.partition(".")
+                live = await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+                computed = await ch.fetch_value(f"SELECT count() FROM {DATABASE}.{model}")
+                assert live == computed, f"{table}: {live} rows served, {computed} in ClickHouse"
+    finally:
+        await conn.close()
+
+
+async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> None:
+    # A new platform: the first run of each tier, in dependency order, builds what later ones read
+    # (the first of them builds the shared staging layer).
+    for tier in ["core", "monitoring", "collections", "profile-ranking", "leaderboards"]:
+        outcomes = await run_together(platform, [tier])
+        assert all(o.state_type == StateType.COMPLETED for o in outcomes.values()), describe(
+            outcomes
+        )
+
+    rounds = [TOGETHER_AT_AN_EVEN_HOUR, TOGETHER_AT_TWO, TOGETHER_AT_AN_EVEN_HOUR]
+    seen: list[RunOutcome] = []
+    for tiers in rounds:
+        outcomes = await run_together(platform, tiers)
+        seen += outcomes.values()
+        bad = [o for o in outcomes.values() if o.state_type not in (StateType.COMPLETED,)]
+        assert bad == [], describe(outcomes) + "\n" + platform.log_tails()
+    # Something ran in every round (not everything skipped), and what ran was served right.
+    assert sum(o.state_name == "Completed" for o in seen) >= len(rounds)
+    await served_matches_clickhouse()
+
+
+async def tier_lock_holder(tier: str) -> str | None:
+    """The application name of the session holding the tier's lock, if any."""
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        return await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE $1",
+            f"stir: flow run {tier}-%",
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.usefixtures("prefect_api")
+async def test_a_second_run_of_a_running_tier_skips_and_says_who_runs(
+    platform: PrefectPlatform,
+) -> None:
+    """A tier started here (as `stir run` does, on another Prefect API) while a worker runs the
+    same tier's deployment ends Skipped, naming the run that holds the tier."""
+    from flows.tier import flow_of
+
+    ids = await platform.run_deployments(["profile-ranking"])
+    for _ in range(600):  # until the worker's run holds the tier
+        if await tier_lock_holder("profile-ranking"):
+            break
+        await asyncio.sleep(0.1)
+    local = await flow_of("profile-ranking")("profile-ranking", return_state=True)
+    deployed = (await platform.wait_final(ids, timeout=600))[ids[0]]
+    assert deployed.state_type == StateType.COMPLETED, deployed.message
+    assert local.name == "Skipped", local.message
+    assert "profile-ranking is already running" in local.message
+    assert "flow run profile-ranking-" in local.message  # who holds it
+
+
+def flow_run_process(flow_run_id: object) -> psutil.Process | None:
+    """The process a worker started for the flow run (it carries the run's id in its
+    environment)."""
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("PREFECT__FLOW_RUN_ID") == str(flow_run_id):
+                return process
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return None
+
+
+async def window_slots_taken(platform: PrefectPlatform) -> int:
+    from flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
+
+    taken = 0
+    for name in (WINDOW_LIMIT, PENDING_LIMIT):
+        limit = await platform.client.read_global_concurrency_limit_by_name(name)
+        taken += limit.active_slots
+    return taken
+
+
+async def test_a_killed_holder_frees_the_window_and_its_tier_within_seconds(
+    platform: PrefectPlatform,
+) -> None:
+    """`kill -9` of the daily holder's flow-run process mid-run: its worker reports it Crashed,
+    the window's slots and the tier's lock come back within seconds (not after the lease), and
+    the next fast tier runs."""
+    (run_id,) = await platform.run_deployments(["leaderboards"])
+    process = None
+    for _ in range(600):
+        if await window_slots_taken(platform) and (process := flow_run_process(run_id)):
+            break
+        await asyncio.sleep(0.1)
+    assert process is not None, platform.log_tails()
+    process.kill()
+    killed_at = time.monotonic()
+    crashed = (await platform.wait_final([run_id], timeout=120))[run_id]
+    assert crashed.state_type == StateType.CRASHED, crashed.message
+    for _ in range(120):  # polling the API: nothing to wait on but its answers
+        if not await window_slots_taken(platform):
+            break
+        await asyncio.sleep(0.5)
+    freed_after = time.monotonic() - killed_at
+    assert await window_slots_taken(platform) == 0
+    assert freed_after < 30, f"the window came back {freed_after:.0f} s after the kill"
+    assert await tier_lock_holder("leaderboards") is None
+    outcomes = await run_together(platform, ["core"])
+    assert [o.state_name for o in outcomes.values()] == ["Completed"], describe(outcomes)
