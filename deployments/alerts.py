@@ -41,7 +41,7 @@ CRASH_BODY = (
     "{% set tier.name = tag[5:] %}{% endif %}{% endfor %}"
     ":boom: Stir "
     "{% if tier.name %}tier *{{ tier.name }}*{% else %}run *{{ flow_run.name }}*{% endif %}"
-    " crashed (run `{{ flow_run.name }}`): it ended before its flow could report anything\n"
+    " crashed (run `{{ flow_run.name }}`)\n"
     "*Crash:* {{ flow_run.state.message or flow_run.state.name }}\n"
     "*Run:* {{ flow_run|ui_url or flow_run.id }}\n"
     "{% if deployment %}*Retry:* `prefect deployment run "

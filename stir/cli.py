@@ -539,7 +539,8 @@ def deploy_command() -> None:
     Creates the work pool STIR_PREFECT_WORK_POOL (type process) when it does not exist, then runs
     `prefect deploy --all` from the project directory. Start a worker for the pool with
     `prefect worker start --pool <pool>` on a machine that has the project (STIR_HOME).
-    Refuses (exit 1) when `stir serve` registered the tiers for its own process.
+    With STIR_SLACK_TOKEN set, also creates the automation that alerts on runs that crash before
+    their flow loads. Refuses (exit 1) when `stir serve` registered the tiers for its own process.
     """
     settings = load_settings()
     _use_prefect_api(settings)
@@ -572,6 +573,10 @@ def deploy_command() -> None:
                 markup=False,
             )
             raise typer.Exit(EXIT_FAILED)
+    from deployments.alerts import ensure_crash_alerts
+
+    # Runs that crash before their flow loads run no hook of ours: the server alerts on them.
+    asyncio.run(ensure_crash_alerts(settings))
     _console().print(f"ok   deployed the tiers of prefect.yaml to work pool {pool}", markup=False)
 
 

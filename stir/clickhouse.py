@@ -13,7 +13,11 @@ HTTP, through dbt-clickhouse.
   (`max_execution_time` on the server, a socket timeout on the client).
 - Reads (`fetch`, `iter_rows`) are retried on connection errors; statements that change data are
   not, because a retry could apply them twice.
-- Errors name the server and the statement; known secrets are masked in both.
+- Errors name the server and the statement; known secrets are masked in both. A server that
+  cannot be reached is a `ClickHouseUnavailable` (both a `ClickHouseError` and the shared
+  `stir.errors.ServiceUnavailable`), so alerts say which service is down, and where.
+- Closing never raises: a disconnect that fails while an error propagates (a cancelled export's
+  thread still using its connection) must not replace that error.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 from clickhouse_driver import Client
 from clickhouse_driver import errors as driver_errors
 
+from stir.errors import ServiceUnavailable, connection_failure_reason
 from stir.settings import ClickHouseSettings
 
 log = logging.getLogger("stir.clickhouse")
@@ -55,6 +60,26 @@ class ClickHouseError(Exception):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+CLICKHOUSE_HINT = (
+    "is it running? `stir stack status`; check STIR_CLICKHOUSE_HOST / STIR_CLICKHOUSE_NATIVE_PORT"
+)
+
+
+class ClickHouseUnavailable(ClickHouseError, ServiceUnavailable):
+    """The server could not be reached, or dropped the connection; the message says which
+    server, what happened, what to check, and the statement (secrets masked)."""
+
+    def __init__(
+        self, address: str, reason: str, *, cause_class: str = "", statement: str = ""
+    ) -> None:
+        ServiceUnavailable.__init__(
+            self, "ClickHouse", address, reason, cause_class=cause_class, hint=CLICKHOUSE_HINT
+        )
+        self.code = None
+        if statement:
+            self.args = (f"{self.args[0]}\n  statement: {statement}",)
 
 
 @dataclass(frozen=True)
@@ -123,14 +148,15 @@ class ClickHouse:
 
     def _give_back(self, client: Client, broken: bool) -> None:
         if broken:
-            client.disconnect()
+            _disconnect_quietly(client, self.address)
         self._idle.put_nowait(client)
         self._slots.release()
 
     async def close(self) -> None:
-        for client in self._clients:
-            await asyncio.to_thread(client.disconnect)
-        self._clients.clear()
+        """Disconnect every client; never raises (see `_disconnect_quietly`)."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await asyncio.to_thread(_disconnect_quietly, client, self.address)
 
     async def __aenter__(self) -> ClickHouse:
         return self
@@ -153,11 +179,11 @@ class ClickHouse:
             code: int | None = exc.code
             what = f"ClickHouse at {self.address} failed with code {exc.code}"
         else:
-            detail = f"{type(exc).__name__}: {exc}"
-            code = None
-            what = (
-                f"cannot reach ClickHouse at {self.address} (check that it is running, and "
-                "STIR_CLICKHOUSE_HOST / STIR_CLICKHOUSE_NATIVE_PORT)"
+            return ClickHouseUnavailable(
+                self.address,
+                connection_failure_reason(exc),
+                cause_class=type(exc).__name__,
+                statement=self.mask(_shorten(statement)),
             )
         message = f"{what}: {detail}\n  statement: {_shorten(statement)}"
         return ClickHouseError(self.mask(message), code=code)
@@ -305,6 +331,21 @@ class ClickHouse:
             raise self._error(exc, query) from None
         finally:
             self._give_back(client, broken)
+
+
+def _disconnect_quietly(client: Client, address: str) -> None:
+    """`client.disconnect()`, logging instead of raising.
+
+    clickhouse-driver's disconnect raises when another thread is still using the connection
+    (a cancelled `asyncio.to_thread` keeps running: `'NoneType' object has no attribute
+    'close'`). It runs in teardowns, while the error that matters may be propagating."""
+    try:
+        client.disconnect()
+    except Exception as exc:
+        log.warning(
+            "ClickHouse %s: could not disconnect cleanly (%s: %s)", address,
+            type(exc).__name__, exc,
+        )  # fmt: skip
 
 
 def quote_identifier(name: str) -> str:

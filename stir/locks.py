@@ -25,6 +25,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from stir.errors import connect_postgres
+
 log = logging.getLogger("stir.locks")
 
 # The key of a lock is a 64-bit hash of its name, computed by the server.
@@ -36,7 +38,15 @@ class LockBusy(Exception):
 
 
 async def _session(dsn: str, holder: str) -> asyncpg.Connection:
-    return await asyncpg.connect(dsn, server_settings={"application_name": f"stir: {holder}"[:63]})
+    """A session of its own for the lock; a refused connection names PostgreSQL and where."""
+    return await connect_postgres(dsn, server_settings={"application_name": f"stir: {holder}"[:63]})
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # the server ends the session, and with it the lock, anyway
+        log.debug("could not close a lock session", exc_info=True)
 
 
 async def _holder_of(conn: asyncpg.Connection, name: str) -> str:
@@ -56,7 +66,7 @@ async def _release(conn: asyncpg.Connection, name: str) -> None:
     except Exception:  # closing the session below frees it as well
         log.debug("could not unlock %s before closing its session", name, exc_info=True)
     finally:
-        await conn.close()
+        await _close(conn)
 
 
 @asynccontextmanager
@@ -68,7 +78,7 @@ async def try_lock(dsn: str, name: str, holder: str) -> AsyncIterator[None]:
         if not taken:
             raise LockBusy(f"{name} is held by {await _holder_of(conn, name)}")
     except BaseException:
-        await conn.close()
+        await _close(conn)
         raise
     try:
         yield
@@ -95,7 +105,7 @@ async def wait_lock(
                 ) from None
             await conn.execute("RESET lock_timeout")
     except BaseException:
-        await conn.close()
+        await _close(conn)
         raise
     try:
         yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -10,9 +11,11 @@ import asyncpg
 from prefect.context import FlowRunContext
 
 from stir.clickhouse import ClickHouse
+from stir.errors import connect_postgres
 from stir.settings import Settings, get_settings
 
 T = TypeVar("T")
+log = logging.getLogger("stir.tasks")
 
 
 def settings_or_default(settings: Settings | None) -> Settings:
@@ -28,11 +31,52 @@ def clickhouse(settings: Settings) -> ClickHouse:
 
 @contextlib.asynccontextmanager
 async def postgres(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    """A connection to the serving PostgreSQL, closed after the body.
+
+    Failing to connect raises `ServiceUnavailable` naming the server (never the DSN's password).
+    Closing never raises: a connection that breaks while the body fails (the server went away)
+    would otherwise replace the body's error with the close's, and the alert would name it.
+    """
+    conn = await connect_postgres(settings.postgres.effective_dsn())
     try:
         yield conn
     finally:
-        await conn.close()
+        await close_quietly(lambda: conn.close(timeout=10), "PostgreSQL connection")
+
+
+async def close_quietly(close: Callable[[], Awaitable[Any]], what: str) -> None:
+    """Await `close()`; an error is logged, not raised: a teardown must never mask the error
+    that is already propagating, and once the work is done a failed close changes nothing."""
+    try:
+        await close()
+    except Exception as exc:
+        _log_close_error(what, exc)
+
+
+@contextlib.asynccontextmanager
+async def quiet_teardown(
+    resource: contextlib.AbstractAsyncContextManager[T], what: str
+) -> AsyncIterator[T]:
+    """`async with resource`, its exit's errors logged instead of raised (see `close_quietly`).
+
+    Only for resources whose exit releases (clients, sessions), never for one that commits."""
+    value = await resource.__aenter__()
+    try:
+        yield value
+    except BaseException as exc:
+        try:
+            await resource.__aexit__(type(exc), exc, exc.__traceback__)
+        except Exception as cleanup:
+            _log_close_error(what, cleanup)
+        raise
+    try:
+        await resource.__aexit__(None, None, None)
+    except Exception as cleanup:
+        _log_close_error(what, cleanup)
+
+
+def _log_close_error(what: str, exc: BaseException) -> None:
+    log.warning("could not close the %s (%s: %s)", what, type(exc).__name__, exc)
 
 
 async def run_step(step: Any, *args: Any, **kwargs: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
 
 from prefect import task
 
@@ -16,7 +15,7 @@ from stir.serving.load import LoadResult, finalize, load_run
 from stir.serving.manifest import Manifest, PartInfo
 from stir.serving.s3 import s3_client
 from stir.settings import Settings
-from tasks._common import clickhouse, postgres, settings_or_default
+from tasks._common import clickhouse, postgres, quiet_teardown, settings_or_default
 
 
 @task(name="load-staging", task_run_name="load {decl.table}")
@@ -24,7 +23,7 @@ async def load_staging(
     decl: ServedTable, manifest: Manifest, settings: Settings | None = None, parallel: int = 2
 ) -> LoadResult:
     settings = settings_or_default(settings)
-    async with s3_client(settings.s3) as client:
+    async with quiet_teardown(s3_client(settings.s3), "S3 client") as client:
         return await load_run(
             settings.postgres.effective_dsn(), client, settings.s3, decl, manifest,
             parallel=parallel,
@@ -54,7 +53,9 @@ async def export_and_load(
         while (part := await parts.get()) is not None:
             yield part
 
-    async with clickhouse(settings) as ch, s3_client(s3) as client:
+    # Teardowns never raise (ClickHouse.close, quiet_teardown): when PostgreSQL is down, the
+    # load's error must reach the alert, not a disconnect racing the cancelled export's thread.
+    async with clickhouse(settings) as ch, quiet_teardown(s3_client(s3), "S3 client") as client:
 
         async def export() -> ExportResult:
             try:
@@ -76,8 +77,11 @@ async def export_and_load(
             )  # fmt: skip
         except BaseException:
             exporting.cancel()
-            with suppress(BaseException):
-                await exporting
+            # Wait for the export to stop without letting its error (or its cancellation)
+            # replace the load's; our own cancellation still propagates.
+            await asyncio.wait([exporting])
+            if not exporting.cancelled():
+                exporting.exception()  # retrieved: the load's error is the one reported
             raise
         return await exporting, loaded
 

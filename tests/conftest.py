@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -182,15 +184,22 @@ def _stack_service(state_dir: Path, name: str, **env: str):
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresService]:
-    """One embedded PostgreSQL (database `stir`, user `stir`, trust on loopback) per session."""
-    state_dir = tmp_path_factory.mktemp("stack-postgres")
+def postgres() -> Iterator[PostgresService]:
+    """One embedded PostgreSQL (database `stir`, user `stir`, trust on loopback) per session.
+
+    Its data lives outside pytest's temporary root: run as root, the server runs as a user of its
+    own, and another pytest session on the machine resets that root to mode 700, after which the
+    server can no longer reach its data and panics.
+    """
+    state_dir = Path(tempfile.mkdtemp(prefix="stir-test-postgres-"))
+    state_dir.chmod(0o755)
     port = free_port()
     settings, service = _stack_service(state_dir, "postgres", STIR_POSTGRES_PORT=str(port))
     outcome = service.up(timeout=60)
     assert outcome.ok, outcome.message
     yield PostgresService(settings.postgres.effective_dsn(), port, state_dir)
     service.down()
+    shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -292,7 +301,8 @@ class SlackRecorder:
 @pytest.fixture
 async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]:
     """A Slack Web API stand-in on loopback (the only fake: Slack is a SaaS we cannot run); the
-    settings point slack-sdk at it, and the alert state Variables start empty."""
+    settings point slack-sdk at it, and the alert state (fold entries, health Variable) starts
+    empty."""
     from tasks import health, notify
 
     port = free_port()
@@ -313,7 +323,7 @@ async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]
     await web.TCPSite(runner, "127.0.0.1", port).start()
     monkeypatch.setenv("STIR_SLACK_TOKEN", SLACK_TOKEN)
     monkeypatch.setenv("STIR_SLACK_BASE_URL", recorder.url)
-    await Variable.aunset(notify.STATE_VARIABLE)
+    await notify.clear_fold_state()
     await Variable.aunset(health.STATE_VARIABLE)
     yield recorder
     await runner.cleanup()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import window_held
+from conftest import SlackRecorder, window_held
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
@@ -99,9 +99,10 @@ def pg_env(postgres, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("prefect_api", "pg_env")
-async def test_a_fast_tier_inside_the_window_ends_skipped_not_failed() -> None:
+async def test_a_fast_tier_inside_the_window_ends_skipped_not_failed(slack: SlackRecorder) -> None:
     async with window_held():
         state = await flow_of("core")("core", return_state=True)
+    assert slack.messages == []  # a skip is not an incident
     assert state.is_completed()
     assert state.name == SKIPPED
     assert "batch window" in state.message
@@ -178,6 +179,12 @@ async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
         assert deployment.work_pool_name == WORK_POOL
         assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
         assert deployment.entrypoint == spec.entrypoint
+    # The tier is a closed choice: a run of another value is refused when it is created.
+    async with get_client() as client:
+        with pytest.raises(Exception, match="nope"):
+            await client.create_flow_run_from_deployment(
+                deployments["core"].id, parameters={"tier": "nope"}
+            )
     # `stir serve` on the same server would re-register them without the pool: refused.
     code, output = await _stir("serve")
     assert code == 1, output

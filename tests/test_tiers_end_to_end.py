@@ -25,7 +25,7 @@ from conftest import (
 from prefect.client.orchestration import get_client
 from prefect.states import State
 
-from deployments.tiers import TIERS
+from deployments.tiers import TIERS, get_tier
 from flows.adhoc import rollback_one_table, sync_one_table
 from flows.tier import flow_of
 from stir.clickhouse import ClickHouse
@@ -289,3 +289,26 @@ async def test_dbt_takes_the_settings_from_dotenv_not_the_defaults(
     assert state.is_completed(), state.message
     assert (await state.result())["dbt_nodes"] > 0
     assert decoy_hits == []
+
+
+async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_window(
+    platform: pytest.MonkeyPatch, slack: SlackRecorder
+) -> None:
+    """The tier's declared timeout applies to its flow; a run past it is TimedOut (a failure),
+    posts its alert, and leaves neither its window slot nor its lock behind."""
+    from dataclasses import replace
+
+    from flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
+    from flows.tier import tier_flow
+
+    spec = replace(get_tier("core"), timeout=timedelta(seconds=3), retries=0)
+    state = await tier_flow(spec)("core", return_state=True)
+    assert state.is_failed()
+    assert state.name == "TimedOut"
+    assert len(slack.messages) == 1
+    assert "*core*" in slack.texts[0]
+    async with get_client() as client:
+        for limit in (WINDOW_LIMIT, PENDING_LIMIT):
+            assert (await client.read_global_concurrency_limit_by_name(limit)).active_slots == 0
+    again = await run_tier_now("core")  # the tier's lock is free
+    assert again.name == "Completed", again.message

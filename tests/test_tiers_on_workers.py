@@ -100,6 +100,11 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
         assert all(o.state_type == StateType.COMPLETED for o in outcomes.values()), describe(
             outcomes
         )
+        ((run_id, outcome),) = outcomes.items()
+        assert outcome.name.startswith(f"{tier}-20")  # named after the tier and when it was due
+        # Stir's own log lines (here the dbt summary of `stir.dbt`) are in the run's logs.
+        logs = [log.message for log in await platform.read_logs(run_id)]
+        assert any(f"build --select tag:{tier}:" in line for line in logs), tier
 
     rounds = [TOGETHER_AT_AN_EVEN_HOUR, TOGETHER_AT_TWO, TOGETHER_AT_AN_EVEN_HOUR]
     seen: list[RunOutcome] = []

@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 
+from stir.errors import connect_postgres, reaching_postgres
 from stir.serving.declaration import ServedTable
 from stir.serving.gates import add_primary_key
 from stir.serving.manifest import Manifest, PartInfo
@@ -233,6 +234,15 @@ def _first(group: BaseExceptionGroup) -> BaseException:
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
+async def _close_quietly(closing: Awaitable[None], what: str) -> None:
+    """Close a connection or pool in a teardown: a close that fails (the server went away
+    mid-load) is logged, never raised over the load's own error, which the alert must name."""
+    try:
+        await closing
+    except Exception as exc:
+        log.warning("could not close the PostgreSQL %s (%s: %s)", what, type(exc).__name__, exc)
+
+
 async def load_parts(
     dsn: str,
     decl: ServedTable,
@@ -251,14 +261,15 @@ async def load_parts(
     `manifest.parts`: each is loaded as soon as it arrives."""
     started = time.monotonic()
     schema = decl.schema
-    conn = await asyncpg.connect(dsn)
+    conn = await connect_postgres(dsn)  # PostgreSQL down: an error that names it and where
     try:
         staging = await create_staging(conn, decl, manifest)
     finally:
-        await conn.close()
+        await _close_quietly(conn.close(timeout=10), "connection")
 
     target = copy_target(decl, manifest)
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max(1, parallel))
+    with reaching_postgres(dsn):
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max(1, parallel))
     semaphore = asyncio.Semaphore(max(1, parallel))
 
     async def one(part: PartInfo) -> int:
@@ -297,7 +308,7 @@ async def load_parts(
             async with pool.acquire() as conn:
                 rows = await populate_from_json(conn, decl, manifest)
     finally:
-        await pool.close()
+        await _close_quietly(pool.close(), "connection pool")
     seconds = time.monotonic() - started
     size = sum(part.bytes for part in loaded)
     log.info(
