@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from prefect.states import State
 
 from deployments.tiers import TIERS, get_tier
 from flows.adhoc import rollback_one_table, sync_one_table
-from flows.tier import flow_of
+from flows.tier import flow_of, tier_flow
 from stir.clickhouse import ClickHouse
 from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
@@ -135,8 +136,10 @@ async def test_a_failing_dbt_test_blocks_only_what_it_tests_and_fails_the_tier(
             f"INSERT INTO {categories} SELECT * REPLACE ('Duplicate' AS category) "
             f"FROM {categories} WHERE source = 'youtube' LIMIT 1"
         )
-        try:
-            failed = await run_tier_now("core")
+        try:  # without retries: a retry would fail the same way, a minute later
+            failed = await tier_flow(replace(get_tier("core"), retries=0))(
+                "core", return_state=True
+            )
         finally:
             await ch.execute(
                 f"ALTER TABLE {categories} DELETE WHERE category = 'Duplicate'",
@@ -296,10 +299,7 @@ async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_windo
 ) -> None:
     """The tier's declared timeout applies to its flow; a run past it is TimedOut (a failure),
     posts its alert, and leaves neither its window slot nor its lock behind."""
-    from dataclasses import replace
-
     from flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
-    from flows.tier import tier_flow
 
     spec = replace(get_tier("core"), timeout=timedelta(seconds=3), retries=0)
     state = await tier_flow(spec)("core", return_state=True)
