@@ -5,7 +5,7 @@ Run: `.venv/bin/python bench/dbt_build.py [--scales s m]`
 Starts its own embedded servers in a temporary directory (as `bench/seed.py` does), seeds each
 scale, then times, with the dbt CLI as a user runs it:
 - `dbt build` of the whole project (every model and test), listing the five slowest nodes;
-- the core tier's build as its flow selects it (`+tag:core`, other tiers excluded, tests only
+- the core tier's build as its flow selects it (`tag:core`: the models it owns, tests only
   where everything they read is built) with `--full-refresh` (the core tier from scratch);
 - after `stir seed --increment`, the same without `--full-refresh` (the incremental run).
 Goals (issue 5): the core tier builds at m in <= 60 s; the incremental run takes <= 1/3 of the

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -126,19 +127,24 @@ class DbtWorkspace:
         return self.root / "logs"
 
 
-def _partial_parse_cache(settings: Settings) -> Path:
-    return (settings.state_dir / "dbt").resolve()
+def _partial_parse_cache(settings: Settings, project_dir: Path) -> Path:
+    """Where the partial-parse file of `project_dir` is kept between builds (one per project)."""
+    project = hashlib.sha256(str(project_dir.resolve()).encode()).hexdigest()[:12]
+    return (settings.state_dir / "dbt" / f"{project}-{PARTIAL_PARSE}").resolve()
 
 
 @contextlib.contextmanager
 def dbt_workspace(
-    settings: Settings | None = None, name: str = "build", profiles_dir: Path | None = None
+    settings: Settings | None = None,
+    name: str = "build",
+    profiles_dir: Path | None = None,
+    project_dir: Path = TRANSFORM_DIR,
 ) -> Iterator[DbtWorkspace]:
     """A private dbt workspace for one build, removed afterwards.
 
     The profile is written from `settings` (mode 0600: it holds the ClickHouse password) unless
-    `profiles_dir` gives one (tests of other dbt projects). dbt's partial-parse file is copied in
-    from `<STIR_STATE_DIR>/dbt/` and back out after the build.
+    `profiles_dir` gives one (tests of other dbt projects). dbt's partial-parse file of
+    `project_dir` is copied in from `<STIR_STATE_DIR>/dbt/` and back out after the build.
     """
     settings = settings or get_settings()
     root = Path(tempfile.mkdtemp(prefix=f"stir-dbt-{name}-"))  # mode 0700
@@ -149,7 +155,7 @@ def dbt_workspace(
             profile = root / "profiles.yml"
             profile.touch(mode=0o600)
             profile.write_text(yaml.safe_dump(dbt_profile(settings)))
-        cache = _partial_parse_cache(settings) / PARTIAL_PARSE
+        cache = _partial_parse_cache(settings, project_dir)
         if cache.is_file():
             shutil.copyfile(cache, root / "target" / PARTIAL_PARSE)
         workspace = DbtWorkspace(root, profiles_dir)
@@ -277,7 +283,7 @@ async def run_tests(
 def _parse(project_dir: Path, target_path: Path | None) -> dict:
     from dbt.cli.main import dbtRunner
 
-    with dbt_workspace(name="parse") as workspace:
+    with dbt_workspace(name="parse", project_dir=project_dir) as workspace:
         target = target_path or workspace.target
         args = ["parse", "--project-dir", str(project_dir)]
         args += ["--profiles-dir", str(workspace.profiles_dir), "--log-path", str(workspace.logs)]

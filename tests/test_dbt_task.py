@@ -53,7 +53,7 @@ def orders(
 @flow(name="dbt-build-under-test")
 async def build(selector: str) -> DbtBuildResult:
     # The conformance project has its own profiles.yml (DBT_CLICKHOUSE_* variables).
-    with dbt_workspace(name="test", profiles_dir=PROJECT) as workspace:
+    with dbt_workspace(name="test", profiles_dir=PROJECT, project_dir=PROJECT) as workspace:
         return await build_selection(selector, workspace, project_dir=PROJECT)
 
 

@@ -94,18 +94,19 @@ async def served_matches_clickhouse() -> None:
 
 @pytest.mark.timeout(1500)
 async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> None:
-    # A new platform: core first (its first run also builds the shared staging layer), as the
-    # first quarter-hour of a fresh deployment would; every other tier reads core's marts.
-    outcomes = await run_together(platform, ["core"])
-    ((run_id, first),) = outcomes.items()
-    assert first.state_name == "Completed", describe(outcomes)
-    assert first.name.startswith("core-20")  # named after the tier and the minute it was due
-    # Stir's own log lines (here the dbt summary of `stir.dbt`) are in the run's logs.
-    logs = [log.message for log in await platform.read_logs(run_id)]
-    assert any("build --select tag:core:" in line for line in logs)
+    # A new platform: core, then collections, as a fresh deployment's first half hour would run
+    # them (core's first run also builds the shared staging layer); the others read their marts.
+    for tier in ("core", "collections"):
+        outcomes = await run_together(platform, [tier])
+        ((run_id, first),) = outcomes.items()
+        assert first.state_name == "Completed", describe(outcomes)
+        assert first.name.startswith(f"{tier}-20")  # named after the tier and when it was due
+        # Stir's own log lines (here the dbt summary of `stir.dbt`) are in the run's logs.
+        logs = [log.message for log in await platform.read_logs(run_id)]
+        assert any(f"build --select tag:{tier}:" in line for line in logs)
 
     seen: list[RunOutcome] = []
-    for tiers in (TOGETHER_AT_AN_EVEN_HOUR, TOGETHER_AT_TWO):
+    for tiers in (TOGETHER_AT_TWO, TOGETHER_AT_AN_EVEN_HOUR):
         outcomes = await run_together(platform, tiers)
         seen += outcomes.values()
         bad = [o for o in outcomes.values() if o.state_type != StateType.COMPLETED]
