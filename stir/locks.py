@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 
@@ -69,41 +69,29 @@ async def _release(conn: asyncpg.Connection, name: str) -> None:
         await _close(conn)
 
 
-@asynccontextmanager
-async def try_lock(dsn: str, name: str, holder: str) -> AsyncIterator[None]:
-    """Hold the lock `name` for the body, or raise `LockBusy` at once naming who holds it."""
-    conn = await _session(dsn, holder)
+async def _acquire(conn: asyncpg.Connection, name: str, wait_seconds: float | None) -> None:
+    """Take the lock on `conn`: at once, or waiting up to `wait_seconds` (None: no wait)."""
+    if await conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", name):
+        return
+    current = await _holder_of(conn, name)
+    if wait_seconds is None:
+        raise LockBusy(f"{name} is held by {current}")
+    log.info("waiting up to %.0f s for %s (held by %s)", wait_seconds, name, current)
+    await conn.execute(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'")
     try:
-        taken = await conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", name)
-        if not taken:
-            raise LockBusy(f"{name} is held by {await _holder_of(conn, name)}")
-    except BaseException:
-        await _close(conn)
-        raise
-    try:
-        yield
-    finally:
-        await _release(conn, name)
+        await conn.execute(f"SELECT pg_advisory_lock({_KEY})", name)
+    except asyncpg.LockNotAvailableError:
+        raise LockBusy(f"{name} is still held by {current} after {wait_seconds:.0f} s") from None
+    await conn.execute("RESET lock_timeout")
 
 
 @asynccontextmanager
-async def wait_lock(
-    dsn: str, name: str, holder: str, timeout_seconds: float
+async def _locked(
+    dsn: str, name: str, holder: str, wait_seconds: float | None
 ) -> AsyncIterator[None]:
-    """Hold the lock `name` for the body, waiting up to `timeout_seconds` for it."""
     conn = await _session(dsn, holder)
     try:
-        if not await conn.fetchval(f"SELECT pg_try_advisory_lock({_KEY})", name):
-            current = await _holder_of(conn, name)
-            log.info("waiting up to %.0f s for %s (held by %s)", timeout_seconds, name, current)
-            await conn.execute(f"SET lock_timeout = '{int(timeout_seconds * 1000)}ms'")
-            try:
-                await conn.execute(f"SELECT pg_advisory_lock({_KEY})", name)
-            except asyncpg.LockNotAvailableError:
-                raise LockBusy(
-                    f"{name} is still held by {current} after {timeout_seconds:.0f} s"
-                ) from None
-            await conn.execute("RESET lock_timeout")
+        await _acquire(conn, name, wait_seconds)
     except BaseException:
         await _close(conn)
         raise
@@ -111,3 +99,15 @@ async def wait_lock(
         yield
     finally:
         await _release(conn, name)
+
+
+def try_lock(dsn: str, name: str, holder: str) -> AbstractAsyncContextManager[None]:
+    """Hold the lock `name` for the body, or raise `LockBusy` at once naming who holds it."""
+    return _locked(dsn, name, holder, wait_seconds=None)
+
+
+def wait_lock(
+    dsn: str, name: str, holder: str, timeout_seconds: float
+) -> AbstractAsyncContextManager[None]:
+    """Hold the lock `name` for the body, waiting up to `timeout_seconds` for it."""
+    return _locked(dsn, name, holder, wait_seconds=timeout_seconds)

@@ -290,7 +290,13 @@ def test_incremental_post_facts_stay_exact_after_an_increment(
     assert result.returncode == 0, result.stdout[-4000:]
     after = ch.command(f"SELECT count() FROM {SCHEMA}_intermediate.int_instagram__post_metrics")
     assert after > before  # appended, not rebuilt
-    # assert_post_metrics_match_snapshots (part of the build) compared it with a full recompute.
+    # assert_post_metrics_match_snapshots compares it with a full recompute from staging: a test
+    # that reads another owner's models, which the tier runs after its build.
+    manifest = json.loads((dbt.work / "target" / "manifest.json").read_text())
+    cross = [uid.split(".")[2] for uid in get_tier("core").cross_owner_tests(manifest)]
+    assert "assert_post_metrics_match_snapshots" in cross
+    tested = dbt("test", "--select", *cross)
+    assert tested.returncode == 0, tested.stdout[-4000:]
     assert "assert_post_metrics_match_snapshots" in {
         r["unique_id"].split(".")[2] for r in dbt.run_results()
     }
