@@ -153,10 +153,10 @@ async def batch_window(tier: Tier) -> AsyncIterator[None]:
         raise WindowBusy(f"the daily batch window is held or about to be; {tier.name} skips")
     async with AsyncExitStack() as stack:
         try:
-            # One attempt (max_retries=0), so fast runs never pile up behind the holder.
-            await stack.enter_async_context(
-                _slots(WINDOW_LIMIT, 1, timeout_seconds=30, max_retries=0)
-            )
+            # One attempt (max_retries=0: taken slots answer 423 at once), so fast runs never
+            # pile up behind the holder. No timeout of our own: a busy Prefect server can take
+            # longer than any guess to answer, and the tier's own timeout bounds the wait.
+            await stack.enter_async_context(_slots(WINDOW_LIMIT, 1, max_retries=0))
         except ConcurrencySlotAcquisitionError as exc:
             if not _is_locked(exc):
                 raise
