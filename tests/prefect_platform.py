@@ -42,7 +42,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import TERMINAL_STATES, FlowRun, Log, StateType, WorkerStatus
 from prefect.client.schemas.sorting import LogSort
-from prefect.states import Scheduled
+from prefect.exceptions import PrefectHTTPStatusError
+from prefect.states import Scheduled, State
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent  # the virtualenv's `prefect` and `stir` scripts
@@ -288,14 +289,25 @@ class PrefectPlatform:
         state = Scheduled(scheduled_time=scheduled_time or datetime.now(UTC))
         deployment_ids = [await self._deployment_id(name) for name in names]
         runs = await asyncio.gather(
-            *(
-                self.client.create_flow_run_from_deployment(
-                    id_, state=state.model_copy(), parameters=dict(parameters or {})
-                )
-                for id_ in deployment_ids
-            )
+            *(self._create_run(id_, state, parameters) for id_ in deployment_ids)
         )
         return [run.id for run in runs]
+
+    async def _create_run(
+        self, deployment_id: UUID, state: State, parameters: Mapping[str, Any] | None
+    ) -> FlowRun:
+        """Create a run; a server on SQLite under load answers 503 at times, and Prefect's own
+        scheduler tries again, so this does too (a few times, then the error stands)."""
+        for attempt in range(5):
+            try:
+                return await self.client.create_flow_run_from_deployment(
+                    deployment_id, state=state.model_copy(), parameters=dict(parameters or {})
+                )
+            except PrefectHTTPStatusError as exc:
+                if exc.response.status_code < 500 or attempt == 4:
+                    raise
+                await asyncio.sleep(2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def _deployment_id(self, name: str) -> UUID:
         if "/" in name:
