@@ -191,11 +191,12 @@ async def test_a_killed_holder_frees_the_window_and_its_tier_within_seconds(
     process = None
     from flows.batch_window import WINDOW_SLOTS
 
-    for _ in range(1200):  # until it holds the whole window (and its announcement)
-        if await window_slots_taken(platform) == WINDOW_SLOTS + 1:
+    for _ in range(1200):  # until it holds the whole window (and its announcement) and says so
+        holding = [log for log in await platform.read_logs(run_id) if "holding the" in log.message]
+        if holding and await window_slots_taken(platform) == WINDOW_SLOTS + 1:
             process = flow_run_process(run_id)
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
     assert process is not None, platform.log_tails()
     process.kill()
     killed_at = time.monotonic()
