@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine_line, timed
 from seed import run_seed, start_servers
 
-from deployments.tiers import get_tier
+from stir.domain.tiers import get_tier
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSFORM = ROOT / "transform"

@@ -55,7 +55,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.server.schemas.schedules import CronSchedule
 
-from deployments.tiers import TIERS, TIME_ZONE, WindowRole
+from stir.domain.tiers import TIERS, TIME_ZONE, WindowRole
 from tests.prefect_platform import PrefectPlatform, RunOutcome, clean_env
 
 SCALE = "xs"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import free_port, machine_line
 
-from stir.serving.declaration import IndexSpec, ServedTable
+from stir.domain.declaration import IndexSpec, ServedTable
 from stir.serving.load import STAGING_TABLE_OPTIONS, finalize
 from stir.serving.swap import swap
 from stir.settings import get_settings

@@ -4,11 +4,11 @@ Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json] [--tr
 
 Starts its own embedded servers (ClickHouse, moto S3, PostgreSQL 16) on free loopback ports in a
 temporary directory, fills a ClickHouse table of N rows x 20 mixed columns from numbers(), and
-times `tasks.sync.sync_table` end to end per format, twice: the second run has a live table, so
-the gates compare against it; the second is reported. The typed path (TSV) is also timed with the
-`ssh` transfer: the bench starts a loopback SSH server of its own (asyncssh, `tests/ssh_server.py`)
-that plays the PostgreSQL host, and the real `ssh` client fetches each part there for a
-server-side `COPY FROM` file. Baselines in the same run:
+times `stir.serving.sync.sync_table` end to end per format, twice: the second run has a live
+table, so the gates compare against it; the second is reported. The typed path (TSV) is also
+timed with the `ssh` transfer: the bench starts a loopback SSH server of its own (asyncssh,
+`tests/ssh_server.py`) that plays the PostgreSQL host, and the real `ssh` client fetches each
+part there for a server-side `COPY FROM` file. Baselines in the same run:
 
 - the physical limit: `psql \\copy` of the same data (exported by ClickHouse as CSV into a local
   file, with the sync's own export expressions) into an UNLOGGED table;
@@ -45,10 +45,10 @@ from ssh_server import LoopbackSshServer
 from stir.clickhouse import ClickHouse
 from stir.serving import ServedTable
 from stir.serving.export import describe
+from stir.serving.sync import sync_table
 from stir.serving.types import EXPORT_SETTINGS, export_expression
 from stir.settings import get_settings
 from stir.stack.postgres import make_traversable
-from tasks.sync import sync_table
 
 SOURCE = "bench_sync_source"
 NAIVE_SAMPLE = 50_000

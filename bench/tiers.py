@@ -32,11 +32,11 @@ from _common import machine_line, timed
 from dbt_build import dbt_build
 from seed import run_seed, start_servers
 
-from deployments.tiers import TIERS, Tier
+from stir.domain.tiers import TIERS, Tier
 
 
 async def tier_with_prefect(spec: Tier) -> tuple[float, dict]:
-    from flows.tier import flow_of
+    from stir.flows.tier import flow_of
 
     with timed() as t:
         state = await flow_of(spec.name)(spec.name, return_state=True)
@@ -47,8 +47,8 @@ async def tier_with_prefect(spec: Tier) -> tuple[float, dict]:
 
 async def tier_without_prefect(spec: Tier, env: dict[str, str], target: Path) -> dict[str, float]:
     """The tier's dbt build (dbt CLI) and syncs (plain coroutines), timed like the flow."""
-    from flows.tier import sync_tier_tables
-    from tasks.dbt import parse_manifest
+    from stir.dbt_project import parse_manifest
+    from stir.flows.tier import sync_tier_tables
 
     dbt_seconds, _ = dbt_build(env, target, *spec.dbt_build_args[1:])
     tables = spec.served_tables(await parse_manifest(target_path=target))

@@ -16,12 +16,13 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -31,6 +32,9 @@ from rich.text import Text
 from stir.settings import Settings, SettingsError, describe, get_settings
 from stir.stack.process import StackError, human_size, tail_lines
 from stir.stack.services import SERVICE_NAMES, Outcome, Stack
+
+if TYPE_CHECKING:
+    from stir.deployments.tiers import WorkPool
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -423,7 +427,7 @@ def _use_prefect_api(settings: Settings) -> None:
 
 
 def _tier_names() -> list[str]:
-    from deployments.tiers import TIERS
+    from stir.domain.tiers import TIERS
 
     return [tier.name for tier in TIERS]
 
@@ -454,7 +458,7 @@ def run_command(
         )
         raise typer.Exit(EXIT_USAGE)
     _use_prefect_api(settings)
-    from flows.tier import flow_of
+    from stir.flows.tier import flow_of
 
     state = asyncio.run(flow_of(tier)(tier, return_state=True))
     console = _console()
@@ -511,73 +515,106 @@ def serve_command() -> None:
     settings = load_settings()
     _use_prefect_api(settings)
     from prefect import serve
-    from prefect.schedules import Cron
 
-    from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE
-    from flows.tier import TIER_FLOWS
+    from stir.deployments.tiers import served_deployments
 
     pooled = [d for d in _registered_tier_deployments() if d.work_pool_name]
     _refuse_if_registered_by_the_other("stir serve", pooled, "stir deploy")
-    deployments = [
-        TIER_FLOWS[spec.name].to_deployment(
-            name=spec.deployment_name,
-            description=spec.description,
-            parameters={"tier": spec.name},
-            schedules=[Cron(spec.cron, timezone=TIME_ZONE)],
-            tags=spec.tags,
-            concurrency_limit=ONE_RUN_AT_A_TIME,
-        )
-        for spec in TIERS
-    ]
-    serve(*deployments)
+    serve(*served_deployments())
 
 
-@app.command("deploy")
-def deploy_command() -> None:
-    """Register the seven tier deployments of prefect.yaml with the Prefect API.
+class PoolType(StrEnum):
+    process = "process"
+    docker = "docker"
 
-    Creates the work pool STIR_PREFECT_WORK_POOL (type process) when it does not exist, then runs
-    `prefect deploy --all` from the project directory. Start a worker for the pool with
-    `prefect worker start --pool <pool>` on a machine that has the project (STIR_HOME).
-    With STIR_SLACK_TOKEN set, also creates the automation that alerts on runs that crash before
-    their flow loads. Refuses (exit 1) when `stir serve` registered the tiers for its own process.
-    """
-    settings = load_settings()
-    _use_prefect_api(settings)
-    served = [d for d in _registered_tier_deployments() if not d.work_pool_name]
-    _refuse_if_registered_by_the_other("stir deploy", served, "stir serve")
-    project = Path(__file__).resolve().parent.parent
-    if not (project / "prefect.yaml").exists():
+
+def _work_pool(settings: Settings, pool_type: PoolType, image: str | None) -> WorkPool:
+    from stir.deployments.tiers import WorkPool
+
+    if pool_type is PoolType.docker and not image:
         _console(stderr=True).print(
-            f"error: no prefect.yaml in {project}; run stir deploy from a checkout of Stir",
+            "error: a docker work pool needs the worker image: --image <registry>/stir:<tag>",
             markup=False,
         )
         raise typer.Exit(EXIT_USAGE)
+    variables = {"image": image} if pool_type is PoolType.docker else {}
+    return WorkPool(settings.prefect.work_pool, pool_type.value, variables)
+
+
+PoolTypeOption = Annotated[
+    PoolType,
+    typer.Option(
+        "--pool-type",
+        help="process: a worker on a host with Stir installed; docker: each run in the worker "
+        "image (--image).",
+    ),
+]
+ImageOption = Annotated[
+    str | None, typer.Option(help="The worker image of a docker pool, e.g. registry/stir:0.1.0.")
+]
+
+
+@app.command("prefect-yaml")
+def prefect_yaml_command(
+    pool_type: PoolTypeOption = PoolType.process, image: ImageOption = None
+) -> None:
+    """Print the prefect.yaml of every Stir deployment, generated from the tier definitions.
+
+    The committed prefect.yaml is this output for the default process pool; `stir deploy`
+    registers the same document. Use it to run `prefect deploy --all` yourself.
+    """
+    from stir.deployments.tiers import render_prefect_yaml
+
+    settings = load_settings()
+    typer.echo(render_prefect_yaml(_work_pool(settings, pool_type, image)), nl=False)
+
+
+@app.command("deploy")
+def deploy_command(pool_type: PoolTypeOption = PoolType.process, image: ImageOption = None) -> None:
+    """Register every Stir deployment (seven tiers, two ad-hoc flows) with a work pool.
+
+    Creates the work pool STIR_PREFECT_WORK_POOL (of --pool-type) when it does not exist, then
+    runs `prefect deploy --all` on the prefect.yaml generated from the tier definitions (the one
+    `stir prefect-yaml` prints). Start a worker for the pool with `prefect worker start --pool
+    <pool>` where Stir is installed (or give a docker pool the worker image). With
+    STIR_SLACK_TOKEN set, also creates the automation that alerts on runs that crash before
+    their flow loads. Refuses (exit 1) when `stir serve` registered the tiers for its own process.
+    """
+    settings = load_settings()
+    pool = _work_pool(settings, pool_type, image)
+    _use_prefect_api(settings)
+    from stir.deployments.tiers import render_prefect_yaml
+
+    served = [d for d in _registered_tier_deployments() if not d.work_pool_name]
+    _refuse_if_registered_by_the_other("stir deploy", served, "stir serve")
     prefect = str(Path(sys.executable).parent / "prefect")
-    env = {**os.environ, "STIR_HOME": os.environ.get("STIR_HOME", str(project))}
-    pool = settings.prefect.work_pool
     inspect = subprocess.run(
-        [prefect, "work-pool", "inspect", pool], env=env, capture_output=True, check=False
+        [prefect, "work-pool", "inspect", pool.name], capture_output=True, check=False
     )
     steps = (
         []
         if inspect.returncode == 0
-        else [[prefect, "work-pool", "create", pool, "--type", "process"]]
+        else [[prefect, "work-pool", "create", pool.name, "--type", pool.type]]
     )
-    steps.append([prefect, "--no-prompt", "deploy", "--all"])
-    for step in steps:
-        done = subprocess.run(step, env=env, cwd=project, check=False)
-        if done.returncode != 0:
-            _console(stderr=True).print(
-                f"error: `{' '.join(step[1:])}` failed (exit {done.returncode}); see above",
-                markup=False,
-            )
-            raise typer.Exit(EXIT_FAILED)
-    from deployments.alerts import ensure_crash_alerts
+    with tempfile.TemporaryDirectory(prefix="stir-deploy-") as folder:
+        document = Path(folder) / "prefect.yaml"
+        document.write_text(render_prefect_yaml(pool))
+        steps.append([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(document)])
+        for step in steps:
+            done = subprocess.run(step, cwd=folder, check=False)
+            if done.returncode != 0:
+                _console(stderr=True).print(
+                    f"error: `{' '.join(step[1:])}` failed (exit {done.returncode}); see above",
+                    markup=False,
+                )
+                raise typer.Exit(EXIT_FAILED)
+    from stir.deployments.alerts import ensure_crash_alerts
 
     # Runs that crash before their flow loads run no hook of ours: the server alerts on them.
     asyncio.run(ensure_crash_alerts(settings))
-    _console().print(f"ok   deployed the tiers of prefect.yaml to work pool {pool}", markup=False)
+    _console().print(
+        f"ok   deployed the Stir deployments to {pool.type} work pool {pool.name}", markup=False
+    )
 
 
 # --- stir rollback -------------------------------------------------------------------------
@@ -599,12 +636,13 @@ def rollback_command(
     version taken out becomes the backup, so running it again undoes the rollback.
     """
     settings = load_settings()
+    from stir.locks import process_label
+    from stir.serving.steps import rollback_table
     from stir.serving.swap import SwapError
-    from tasks.swap import rollback_table
 
     schema, _, name = table.rpartition(".")
     try:
-        result = asyncio.run(rollback_table.fn(name, schema or "public", settings))
+        result = asyncio.run(rollback_table(name, schema or "public", settings, process_label()))
     except SwapError as exc:
         _console(stderr=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
@@ -620,7 +658,7 @@ def rollback_command(
 
 def served_table_rows(manifest: dict) -> list[tuple[str, str, str, str]]:
     """(PostgreSQL table, tier, dbt model, key) of every served table, in tier order."""
-    from deployments.tiers import TIERS
+    from stir.domain.tiers import TIERS
 
     return [
         (decl.ref, spec.name, decl.model.rpartition(".")[2], ", ".join(decl.keys))
@@ -645,9 +683,9 @@ def tables_command(
 
     Read from the dbt project's declarations (`meta.serve` beside each mart); no server is needed.
     """
-    from tasks.dbt import parse_manifest
+    from stir.dbt_project import parse_manifest
 
-    manifest = asyncio.run(parse_manifest())
+    manifest = asyncio.run(parse_manifest(load_settings()))
     if markdown:
         typer.echo(served_tables_markdown(manifest), nl=False)
         return
@@ -670,11 +708,11 @@ def freshness_command() -> None:
     each sync leaves on the live table. Exit code 1 when any table is stale or was never synced,
     so a monitor can run it as a check.
     """
-    from tasks.dbt import parse_manifest
-    from tasks.health import freshness_report
+    from stir.dbt_project import parse_manifest
+    from stir.serving.freshness import freshness_report
 
     settings = load_settings()
-    report = asyncio.run(freshness_report(asyncio.run(parse_manifest()), settings))
+    report = asyncio.run(freshness_report(asyncio.run(parse_manifest(settings)), settings))
     table = Table(title="Freshness of the served tables", title_justify="left")
     for column in ("table", "tier", "last sync (UTC)", "age", "SLA", "state"):
         table.add_column(column)
@@ -714,8 +752,8 @@ def pipeline_command(
         raise typer.Exit(EXIT_FAILED)
     seed_command(scale=scale)
     _use_prefect_api(settings)
-    from deployments.tiers import TIERS
-    from flows.tier import TIER_FLOWS
+    from stir.domain.tiers import TIERS
+    from stir.flows.tier import TIER_FLOWS
 
     summary = Table(title="Tiers", title_justify="left")
     for column in ("tier", "state", "dbt nodes", "tables served", "rows", "seconds"):

@@ -20,6 +20,8 @@ taken can say who holds it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -111,3 +113,24 @@ def wait_lock(
 ) -> AbstractAsyncContextManager[None]:
     """Hold the lock `name` for the body, waiting up to `timeout_seconds` for it."""
     return _locked(dsn, name, holder, wait_seconds=timeout_seconds)
+
+
+# How long a sync or rollback waits for another one of the same table to finish.
+TABLE_LOCK_WAIT_SECONDS = 900.0
+
+
+def process_label() -> str:
+    """A lock holder's name outside a flow run: this process on this host."""
+    return f"process {os.getpid()} on {socket.gethostname()}"
+
+
+def table_lock(dsn: str, table_ref: str, holder: str) -> AbstractAsyncContextManager[None]:
+    """One sync, retry or rollback of the served table `table_ref` at a time, whatever started
+    it; the next one waits."""
+    return wait_lock(dsn, f"sync:{table_ref}", holder, TABLE_LOCK_WAIT_SECONDS)
+
+
+def tier_lock(dsn: str, tier: str, holder: str) -> AbstractAsyncContextManager[None]:
+    """One run of `tier` at a time, whatever started it; raises `LockBusy` at once when another
+    run holds it."""
+    return try_lock(dsn, f"tier:{tier}", holder)

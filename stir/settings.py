@@ -257,11 +257,21 @@ class PrefectSettings(_Section):
 
 
 class StackSettings(_Section):
-    """The embedded local stack: where its PIDs, logs and data live."""
+    """Where Stir's files are: the embedded stack's state, and the dbt project."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_")
 
-    state_dir: Annotated[Path, Accepts("a directory path")] = Path(".stir")
+    state_dir: Annotated[Path, Accepts("a directory path")] = Field(
+        default=Path(".stir"),
+        description="PIDs, logs and data of the embedded stack; dbt's partial-parse cache",
+    )
+    project_dir: Annotated[
+        Path | None, BeforeValidator(_blank_to_none), Accepts("a directory path")
+    ] = Field(
+        default=None,
+        description="a folder holding transform/ (the dbt project); unset: the copy inside the"
+        " installed package, else the source checkout",
+    )
 
 
 def _check_absolute_dir(value: str) -> str:

@@ -242,8 +242,8 @@ def prefect_api() -> Iterator[None]:
 @contextlib.asynccontextmanager
 async def window_held() -> AsyncIterator[None]:
     """The daily batch window held by its holder tier in the background, for the body."""
-    from deployments.tiers import TIERS, WindowRole
-    from flows.batch_window import batch_window
+    from stir.domain.tiers import TIERS, WindowRole
+    from stir.flows.batch_window import batch_window
 
     holder = next(tier for tier in TIERS if tier.window is WindowRole.HOLDER)
     release = asyncio.Event()
@@ -303,7 +303,7 @@ async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]
     """A Slack Web API stand-in on loopback (the only fake: Slack is a SaaS we cannot run); the
     settings point slack-sdk at it, and the alert state (fold entries, health Variable) starts
     empty."""
-    from tasks import health, notify
+    from stir.tasks import health, notify
 
     port = free_port()
     recorder = SlackRecorder(url=f"http://127.0.0.1:{port}/api/")

@@ -8,8 +8,8 @@ import time
 import pytest
 from prefect.concurrency.asyncio import concurrency
 
-from deployments.tiers import TIERS, WindowRole, get_tier
-from flows.batch_window import WINDOW_LIMIT, WINDOW_SLOTS, WindowBusy, batch_window
+from stir.domain.tiers import TIERS, WindowRole, get_tier
+from stir.flows.batch_window import WINDOW_LIMIT, WINDOW_SLOTS, WindowBusy, batch_window
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

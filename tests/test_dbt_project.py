@@ -25,7 +25,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
 
-from deployments.tiers import get_tier
+from stir.domain.tiers import get_tier
 from stir.settings import Settings, get_settings
 from stir.sources.seed import Seeder
 

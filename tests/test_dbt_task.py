@@ -13,7 +13,8 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from tasks.dbt import DbtBuildResult, build_selection, dbt_settings, dbt_workspace
+from stir.dbt_project import DbtBuildResult, dbt_workspace
+from stir.tasks.dbt import build_selection, dbt_log_level
 
 PROJECT = Path(__file__).parent / "dbt_conformance"
 RAW = "dbt_conformance_raw"
@@ -54,7 +55,7 @@ def orders(
 async def build(selector: str) -> DbtBuildResult:
     # The conformance project has its own profiles.yml (DBT_CLICKHOUSE_* variables).
     with dbt_workspace(name="test", profiles_dir=PROJECT, project_dir=PROJECT) as workspace:
-        return await build_selection(selector, workspace, project_dir=PROJECT)
+        return await build_selection(selector, workspace)
 
 
 async def task_run_names(flow_run_id: object) -> set[str]:
@@ -101,5 +102,5 @@ def test_dbt_follows_prefect_logging_level(prefect_level: str, dbt_level: str) -
     from prefect.settings import PREFECT_LOGGING_LEVEL, temporary_settings
 
     with temporary_settings({PREFECT_LOGGING_LEVEL: prefect_level}):
-        settings = dbt_settings(PROJECT, None)
-    assert settings.log_level.value == dbt_level
+        level = dbt_log_level()
+    assert level.value == dbt_level

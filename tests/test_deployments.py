@@ -1,4 +1,4 @@
-"""`prefect.yaml` agrees with the tier definitions, and the tier flow behaves in the window."""
+"""The deployments derive from the tier definitions, and the tier flow behaves in the window."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from conftest import SlackRecorder, window_held
 from prefect.client.orchestration import get_client
 from prefect.flows import load_flow_from_entrypoint
 
-from deployments.tiers import ONE_RUN_AT_A_TIME, TIERS, TIME_ZONE, WORK_POOL, WindowRole
-from flows.tier import SKIPPED, TIER_FLOWS, flow_of
+from stir.deployments.tiers import ONE_RUN_AT_A_TIME, render_prefect_yaml
+from stir.domain.tiers import TIERS, TIME_ZONE, WindowRole
+from stir.flows.tier import SKIPPED, TIER_FLOWS, flow_of
 from stir.settings import PrefectSettings
+
+WORK_POOL = PrefectSettings().work_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 STIR = str(Path(sys.executable).parent / "stir")
@@ -24,7 +27,7 @@ STIR = str(Path(sys.executable).parent / "stir")
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """dbt's manifest of transform/ (a parse: no database)."""
-    from tasks.dbt import parse_manifest
+    from stir.dbt_project import parse_manifest
 
     return asyncio.run(parse_manifest(target_path=tmp_path_factory.mktemp("parse") / "target"))
 
@@ -42,37 +45,26 @@ def test_prefect_yaml_declares_exactly_the_tiers_in_order() -> None:
     assert names == [t.name for t in TIERS]
 
 
+def test_the_committed_prefect_yaml_is_generated_from_the_tier_definitions() -> None:
+    """`prefect deploy --all` from a checkout registers what `stir deploy` registers."""
+    assert (ROOT / "prefect.yaml").read_text() == render_prefect_yaml(), (
+        "prefect.yaml is out of date: run `stir prefect-yaml > prefect.yaml`"
+    )
+
+
 def test_adhoc_deployments_have_no_schedule_and_load() -> None:
     adhoc = {d["name"]: d for d in prefect_yaml()["deployments"] if "adhoc" in d["tags"]}
     assert set(adhoc) == {"sync-table", "rollback-table"}
     for deployment in adhoc.values():
         assert "schedules" not in deployment
-        path, _, name = deployment["entrypoint"].partition(":")
-        assert load_flow_from_entrypoint(f"{ROOT / path}:{name}").name == deployment["name"]
-
-
-@pytest.mark.parametrize("spec", TIERS, ids=[t.name for t in TIERS])
-def test_each_deployment_matches_its_tier(spec) -> None:
-    deployment = next(d for d in tier_deployments() if d["name"] == spec.name)
-    assert deployment["parameters"] == {"tier": spec.name}
-    assert deployment["description"] == spec.description
-    assert deployment["entrypoint"] == spec.entrypoint
-    assert deployment["tags"] == spec.tags
-    assert deployment["schedules"] == [{"cron": spec.cron, "timezone": TIME_ZONE}]
-    # At most one run of a deployment at a time; a collision drops the newcomer, never queues.
-    assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
-    assert ONE_RUN_AT_A_TIME.limit == 1
-    assert ONE_RUN_AT_A_TIME.collision_strategy.value == "CANCEL_NEW"
-    assert deployment["work_pool"]["name"] == WORK_POOL == PrefectSettings().work_pool
-    assert f"window:{spec.window.value}" in deployment["tags"]
+        assert load_flow_from_entrypoint(deployment["entrypoint"]).name == deployment["name"]
 
 
 @pytest.mark.parametrize("spec", TIERS, ids=[t.name for t in TIERS])
 def test_each_entrypoint_loads_its_tiers_flow_with_its_timeout_and_retries(spec) -> None:
     """What a worker loads carries the tier's definition: timeout, retries, a closed `tier`."""
     deployment = next(d for d in tier_deployments() if d["name"] == spec.name)
-    path, _, name = deployment["entrypoint"].partition(":")
-    loaded = load_flow_from_entrypoint(f"{ROOT / path}:{name}")
+    loaded = load_flow_from_entrypoint(deployment["entrypoint"])  # a module of the package
     assert loaded.name == "tier"
     assert loaded.timeout_seconds == spec.timeout.total_seconds()
     assert loaded.retries == spec.retries
@@ -178,7 +170,15 @@ async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
         deployment = deployments[spec.name]
         assert deployment.work_pool_name == WORK_POOL
         assert [s.schedule.cron for s in deployment.schedules] == [spec.cron]
+        assert deployment.schedules[0].schedule.timezone == TIME_ZONE
         assert deployment.entrypoint == spec.entrypoint
+        assert deployment.description == spec.description
+        assert deployment.parameters == {"tier": spec.name}
+        assert deployment.tags == spec.tags
+        # At most one run at a time; a collision drops the newcomer, never queues.
+        assert deployment.global_concurrency_limit.limit == 1
+        assert deployment.concurrency_options.collision_strategy == "CANCEL_NEW"
+        assert deployment.pull_steps in (None, [])  # the worker runs its installed Stir
     # The tier is a closed choice: a run of another value is refused when it is created.
     async with get_client() as client:
         with pytest.raises(Exception, match="nope"):

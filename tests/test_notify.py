@@ -26,14 +26,13 @@ from prefect.client.schemas.actions import VariableUpdate
 from prefect.states import Crashed, Running
 from pydantic import SecretStr
 
-from deployments.alerts import ensure_crash_alerts, remove_crash_alerts
 from stir.clickhouse import ClickHouse, ClickHouseError, ClickHouseUnavailable
+from stir.connections import postgres
+from stir.deployments.alerts import ensure_crash_alerts, remove_crash_alerts
 from stir.errors import ServiceUnavailable
 from stir.serving import ServedTable
 from stir.settings import PostgresSettings, Settings, SlackSettings, get_settings
-from tasks._common import postgres
-from tasks.load import export_and_load
-from tasks.notify import (
+from stir.tasks.notify import (
     CRASH_AUTOMATION,
     FOLD_PREFIX,
     FOLD_TAG,
@@ -47,7 +46,7 @@ from tasks.notify import (
     retry_command,
     root_cause,
 )
-from tasks.swap import drop_staging
+from stir.tasks.sync import drop_staging, export_and_load
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

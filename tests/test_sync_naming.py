@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stir.domain.declaration import Enrichment, served_tables
 from stir.serving import DeclarationError, Gates, IndexSpec, ServedTable
-from stir.serving.declaration import Enrichment, served_tables
 from stir.serving.naming import (
     backup_name,
     fit,

@@ -20,15 +20,12 @@ from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME, Manifest
 from stir.serving.naming import s3_run_prefix, staging_prefix
 from stir.serving.s3 import StagingError
+from stir.serving.steps import check_staging, export_to_s3, load_staging, rollback_table
 from stir.serving.swap import SwapError
+from stir.serving.sync import sync_table
 from stir.settings import (
     Settings,
 )
-from tasks.export import export_to_s3
-from tasks.load import load_staging
-from tasks.swap import rollback_table
-from tasks.sync import sync_table
-from tasks.transfer import check_staging
 
 
 @pytest.fixture
@@ -175,7 +172,7 @@ async def test_swap_keeps_backup_grants_and_views_and_rollback_restores(
         ("sync_swap", "sync_swap_pkey"), ("sync_swap_old_bkp", "sync_swap_old_bkp_pkey"),
     ]  # fmt: skip
 
-    restored = await rollback_table.fn("sync_swap", settings=settings)
+    restored = await rollback_table("sync_swap", "public", settings, "the test")
     assert restored.views == second.views
     assert await pg.fetchval("SELECT count(*) FROM sync_swap") == 1000
     assert await pg.fetchval("SELECT count(*) FROM sync_swap_old_bkp") == 800
@@ -206,7 +203,7 @@ async def test_retry_reloads_from_s3_without_querying_clickhouse(
     decl = ServedTable(model="mart_retry", table="sync_retry", keys=("id",), format="json")
     await make_mart(ch, "mart_retry", 2000)
     run_id = "20260101000000_retry1"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     assert exported.manifest.rows == 2000
     assert not exported.reused
     await ch.execute("DROP TABLE mart_retry")  # ClickHouse can no longer answer for it
@@ -226,8 +223,8 @@ async def test_staging_left_by_a_killed_run_is_dropped_by_the_next(
     await make_mart(ch, "mart_crash", 500)
     await sync_table(decl, settings=settings)
     # A run killed between load and swap leaves its loaded staging table behind.
-    exported = await export_to_s3.fn(decl, "20260101000000_killed", settings)
-    loaded = await load_staging.fn(decl, exported.manifest, settings)
+    exported = await export_to_s3(decl, "20260101000000_killed", settings)
+    loaded = await load_staging(decl, exported.manifest, settings)
     assert await names_in(pg, staging_prefix("sync_crash")) == [loaded.staging]
     assert await pg.fetchval("SELECT count(*) FROM sync_crash") == 500  # live untouched
 
@@ -322,7 +319,7 @@ async def test_malformed_json_line_fails_the_load_and_leaves_live_untouched(
     await make_mart(ch, "mart_badjson", 300)
     await sync_table(decl, settings=settings)
     run_id = "20260101000000_badjson"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     lines = read_part(settings, exported.manifest, 0).split(b"\n")
     lines[5] = b'{"id": 5, "name": "broken'
     rewrite_part(settings, "sync_badjson", run_id, 0, b"\n".join(lines))
@@ -340,7 +337,7 @@ async def test_a_value_that_does_not_fit_its_type_fails_the_load(
     await make_mart(ch, "mart_range", 300)
     await sync_table(decl, settings=settings)
     run_id = "20260101000000_range"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     lines = read_part(settings, exported.manifest, 0).split(b"\n")
     fields = lines[3].split(b",")
     fields[-1] = b"70000"  # `small` is smallint in PostgreSQL
@@ -358,7 +355,7 @@ async def test_a_tampered_part_is_caught_by_its_checksum(
     decl = ServedTable(model="mart_sum", table="sync_sum", keys=("id",))
     await make_mart(ch, "mart_sum", 50)
     run_id = "20260101000000_sum"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     data = read_part(settings, exported.manifest, 0)
     s3_boto(settings).put_object(
         Bucket=settings.s3.bucket, Key=exported.manifest.parts[0].key, Body=data.replace(b"7", b"8")
@@ -374,7 +371,7 @@ async def test_missing_part_or_manifest_fails_before_loading(
     await make_mart(ch, "mart_missing", 300)
     await sync_table(decl, settings=settings)
     run_id = "20260101000000_missing"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     client = s3_boto(settings)
     client.delete_object(Bucket=settings.s3.bucket, Key=exported.manifest.parts[1].key)
     with pytest.raises(StagingError, match=r"part .*part-00001.tsv is missing"):
@@ -384,7 +381,7 @@ async def test_missing_part_or_manifest_fails_before_loading(
     manifest_key = s3_run_prefix(settings.s3.prefix, "sync_missing", run_id) + MANIFEST_NAME
     client.delete_object(Bucket=settings.s3.bucket, Key=manifest_key)
     with pytest.raises(StagingError, match=r"has no manifest .* did not finish"):
-        await check_staging.fn("sync_missing", run_id, settings)
+        await check_staging("sync_missing", run_id, settings)
     # Without a manifest the run is incomplete: a retry exports again, and with the mart gone
     # that fails in ClickHouse, without a trace of the S3 credentials, and changes nothing.
     await ch.execute("DROP TABLE mart_missing")

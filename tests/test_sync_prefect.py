@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from stir.clickhouse import ClickHouse
 from stir.serving import ServedTable
-from tasks.sync import SyncSummary, sync_table
+from stir.tasks.sync import SyncSummary, sync_table
 
 
 @pytest.mark.usefixtures("prefect_api")  # the session's temporary Prefect API (conftest)

@@ -26,12 +26,14 @@ from pydantic import SecretStr
 from ssh_server import LoopbackSshServer
 
 from stir.clickhouse import ClickHouse
+from stir.domain.declaration import DeclarationError
 from stir.serving import ServedTable
-from stir.serving.declaration import DeclarationError
 from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME
 from stir.serving.naming import s3_run_prefix, staging_prefix
 from stir.serving.ssh import MASKED_URL, SshError, mask
+from stir.serving.steps import export_to_s3, load_staging_ssh
+from stir.serving.sync import sync_table
 from stir.settings import (
     PostgresSettings,
     Settings,
@@ -41,9 +43,6 @@ from stir.settings import (
     describe,
     get_settings,
 )
-from tasks.export import export_to_s3
-from tasks.sync import sync_table
-from tasks.transfer import load_staging_ssh
 
 SSH_BINARY = "/usr/bin/ssh"
 
@@ -238,7 +237,7 @@ async def test_a_failed_ssh_load_retries_from_s3_without_clickhouse(
     await sync_table(decl, settings=settings)
     await make_typed_mart(ch, "mart_ssh_retry", 1500)
     run_id = "20260101000000_sshretry"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     part = exported.manifest.parts[0]
     client = s3_boto(settings)
     original = client.get_object(Bucket=settings.s3.bucket, Key=part.key)["Body"].read()
@@ -277,7 +276,7 @@ async def test_a_bad_value_fails_the_ssh_load_like_the_stream_load(
     decl = ServedTable(model="mart_ssh_bad", table="ssh_bad", keys=("id",), transfer="ssh")
     await make_typed_mart(ch, "mart_ssh_bad", 300)
     run_id = "20260101000000_sshbad"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
     # A corrupt export that still looks complete: the part and its size/MD5 in the manifest.
     client, bucket = s3_boto(settings), settings.s3.bucket
     part = exported.manifest.parts[0]
@@ -345,7 +344,7 @@ async def test_refused_login_unreachable_host_and_missing_part_are_named(
                        parts=2)  # fmt: skip
     await make_typed_mart(ch, "mart_ssh_err", 200)
     run_id = "20260101000000_ssherr"
-    exported = await export_to_s3.fn(decl, run_id, settings)
+    exported = await export_to_s3(decl, run_id, settings)
 
     stranger = LoopbackSshServer(tmp_path / "stranger")  # a key the host does not know
     wrong_key = settings.model_copy(
@@ -362,7 +361,7 @@ async def test_refused_login_unreachable_host_and_missing_part_are_named(
 
     s3_boto(settings).delete_object(Bucket=settings.s3.bucket, Key=exported.manifest.parts[1].key)
     with pytest.raises(LoadError, match=rf"part-00001.tsv of run {run_id} is missing; export"):
-        await load_staging_ssh.fn(decl, exported.manifest, settings)
+        await load_staging_ssh(decl, exported.manifest, settings)
     assert remote_files(remote_root, "ssh_err") == []
 
 
@@ -376,14 +375,14 @@ async def test_a_role_without_pg_read_server_files_is_told_the_grant(
     limited = settings.model_copy(update={"postgres": PostgresSettings(dsn=SecretStr(dsn))})
     decl = ServedTable(model="mart_ssh_role", table="ssh_role", keys=("id",), transfer="ssh")
     await make_typed_mart(ch, "mart_ssh_role", 10)
-    exported = await export_to_s3.fn(decl, "20260101000000_sshrole", settings)
+    exported = await export_to_s3(decl, "20260101000000_sshrole", settings)
     with pytest.raises(SshError, match=r"role 'ssh_loader' may not read server files.*"
                        r'GRANT pg_read_server_files TO "ssh_loader"'):  # fmt: skip
-        await load_staging_ssh.fn(decl, exported.manifest, limited)
+        await load_staging_ssh(decl, exported.manifest, limited)
 
     await pg.execute("GRANT pg_read_server_files TO ssh_loader")
     await pg.execute("GRANT CREATE ON SCHEMA public TO ssh_loader")
-    loaded = await load_staging_ssh.fn(decl, exported.manifest, limited)
+    loaded = await load_staging_ssh(decl, exported.manifest, limited)
     assert loaded.rows == 10
     await pg.execute(f'DROP TABLE "{loaded.staging}"')
 

@@ -18,12 +18,12 @@ from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_
 
 from stir.clickhouse import ClickHouse, split_type_arguments
 from stir.serving import ServedTable
+from stir.serving.sync import sync_table
 from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type
 from stir.settings import (
     ClickHouseSettings,
     Settings,
 )
-from tasks.sync import sync_table
 
 
 @pytest.mark.parametrize(

@@ -26,15 +26,15 @@ from conftest import (
 from prefect.client.orchestration import get_client
 from prefect.states import State
 
-from deployments.tiers import TIERS, get_tier
-from flows.adhoc import rollback_one_table, sync_one_table
-from flows.tier import flow_of, tier_flow
 from stir.clickhouse import ClickHouse
+from stir.dbt_project import parse_manifest
+from stir.domain.tiers import TIERS, get_tier
+from stir.flows.adhoc import rollback_one_table, sync_one_table
+from stir.flows.tier import flow_of, tier_flow
 from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
-from tasks.dbt import parse_manifest
-from tasks.health import check_health
+from stir.tasks.health import check_health
 
 DATABASE = "tiers_test"
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -299,7 +299,7 @@ async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_windo
 ) -> None:
     """The tier's declared timeout applies to its flow; a run past it is TimedOut (a failure),
     posts its alert, and leaves neither its window slot nor its lock behind."""
-    from flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
+    from stir.flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
 
     spec = replace(get_tier("core"), timeout=timedelta(seconds=3), retries=0)
     state = await tier_flow(spec)("core", return_state=True)

@@ -144,7 +144,7 @@ async def test_a_second_run_of_a_running_tier_skips_and_says_who_runs(
 ) -> None:
     """A tier started here (as `stir run` does, on another Prefect API) while a worker runs the
     same tier's deployment ends Skipped, naming the run that holds the tier."""
-    from flows.tier import flow_of
+    from stir.flows.tier import flow_of
 
     ids = await platform.run_deployments(["monitoring"])
     for _ in range(600):  # until the worker's run holds the tier
@@ -172,7 +172,7 @@ def flow_run_process(flow_run_id: object) -> psutil.Process | None:
 
 
 async def window_slots_taken(platform: PrefectPlatform) -> int:
-    from flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
+    from stir.flows.batch_window import PENDING_LIMIT, WINDOW_LIMIT
 
     taken = 0
     for name in (WINDOW_LIMIT, PENDING_LIMIT):
@@ -189,7 +189,7 @@ async def test_a_killed_holder_frees_the_window_and_its_tier_within_seconds(
     the next fast tier runs."""
     (run_id,) = await platform.run_deployments(["leaderboards"])
     process = None
-    from flows.batch_window import WINDOW_SLOTS
+    from stir.flows.batch_window import WINDOW_SLOTS
 
     for _ in range(1200):  # until it holds the whole window (and its announcement) and says so
         holding = [log for log in await platform.read_logs(run_id) if "holding the" in log.message]

@@ -5,6 +5,6 @@ The building blocks (plain async functions, no Prefect) behind the tasks in `tas
 expressions), `naming`, `export`, `load`, `gates`, `swap`, `cleanup`. See docs/sync.md.
 """
 
-from stir.serving.declaration import DeclarationError, Gates, IndexSpec, ServedTable
+from stir.domain.declaration import DeclarationError, Gates, IndexSpec, ServedTable
 
 __all__ = ["DeclarationError", "Gates", "IndexSpec", "ServedTable"]

@@ -12,7 +12,7 @@ import time
 
 import asyncpg
 
-from stir.serving.declaration import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.gates import GateError
 from stir.serving.load import LoadError, column_ddl, describe_pg_error
 from stir.serving.manifest import Manifest

@@ -18,7 +18,7 @@ from typing import Any
 
 from stir.clickhouse import ClickHouse
 from stir.clickhouse import quote_identifier as ch_ident
-from stir.serving.declaration import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.manifest import MANIFEST_NAME, ColumnInfo, Manifest, PartInfo
 from stir.serving.naming import s3_run_prefix
 from stir.serving.s3 import get_json, head, object_url, put_json

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
+from stir.connections import postgres
+from stir.domain.tiers import TIERS
 from stir.serving.manifest import Manifest
 from stir.serving.naming import qualified, quote_literal
+from stir.settings import Settings
 
 STAMP_KEY = "stir"
 
@@ -55,3 +59,39 @@ async def read_stamp(conn: asyncpg.Connection, schema: str, table: str) -> SyncS
         )  # fmt: skip
     except (TypeError, ValueError, KeyError):
         return None
+
+
+@dataclass(frozen=True)
+class TableFreshness:
+    table: str
+    tier: str
+    sla: timedelta
+    synced_at: datetime | None
+    age: timedelta | None
+
+    @property
+    def age_text(self) -> str:
+        """The age to the second ("1:02:03"), "-" when never synced."""
+        return str(self.age).split(".")[0] if self.age is not None else "-"
+
+    @property
+    def state(self) -> str:
+        if self.age is None:
+            return "never synced"
+        return "ok" if self.age <= self.sla else "STALE"
+
+
+async def freshness_report(manifest: dict[str, Any], settings: Settings) -> list[TableFreshness]:
+    """Every served table of every tier: when it was last synced, against its tier's SLA."""
+    now = datetime.now(UTC)
+    report = []
+    async with postgres(settings) as conn:
+        for spec in TIERS:
+            for decl in spec.served_tables(manifest):
+                stamp = await read_stamp(conn, decl.schema, decl.table)
+                synced_at = stamp.synced_at if stamp else None
+                age = now - synced_at if synced_at else None
+                report.append(
+                    TableFreshness(decl.ref, spec.name, spec.freshness_sla, synced_at, age)
+                )
+    return report

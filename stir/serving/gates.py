@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from stir.serving.declaration import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.freshness import read_stamp
 from stir.serving.manifest import Manifest
 from stir.serving.naming import index_name, qualified, quote_ident

@@ -29,8 +29,8 @@ from typing import Any
 
 import asyncpg
 
+from stir.domain.declaration import ServedTable
 from stir.errors import connect_postgres, reaching_postgres
-from stir.serving.declaration import ServedTable
 from stir.serving.gates import add_primary_key
 from stir.serving.manifest import Manifest, PartInfo
 from stir.serving.naming import (

@@ -1,7 +1,7 @@
 """The `ssh` transfer: each part is fetched on the PostgreSQL host, then COPYed from a file there.
 
-For every part of the run's manifest, the real OpenSSH client (run through prefect-shell's
-`ShellOperation`) logs in to the PostgreSQL host and runs a POSIX `sh` script that downloads the
+For every part of the run's manifest, the real OpenSSH client (run as a subprocess) logs
+in to the PostgreSQL host and runs a POSIX `sh` script that downloads the
 part from S3 with `curl` and a short-lived presigned GET URL into
 `<remote_dir>/<table>/<run_id>/`, checks its size (and its MD5 against the manifest's ETag when
 the object was uploaded in one piece), then asyncpg runs `COPY <target> (cols) FROM '<file>'`:
@@ -22,10 +22,10 @@ itself, e.g. 0750 with PostgreSQL's group); the PostgreSQL role needs superuser 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import shlex
 import time
@@ -36,9 +36,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-from prefect_shell import ShellOperation
 
-from stir.serving.declaration import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.load import (
     LoadError,
     LoadResult,
@@ -175,31 +174,29 @@ class RemoteResult:
 async def run_remote(
     target: SshTarget, script: str, *, stdin: bytes = b"", secrets: Sequence[str] = ()
 ) -> RemoteResult:
-    """Run `script` with `sh` on the host through the ssh client, via prefect-shell.
+    """Run `script` with `sh` on the host through the ssh client.
 
     `stdin` goes to the script through a pipe (it carries the presigned URL, which must not be
-    on a command line); prefect-shell writes only the ssh command line, which holds no secret,
-    to its temporary script and debug log. Output is captured, not streamed, and masked.
+    on a command line, where any local user could read it). Output (stdout and stderr) is
+    captured, not streamed, and masked.
     """
     # The remote login shell may be anything: hand the script to `sh` explicitly.
-    command = shlex.join(target.argv("sh -c " + shlex.quote(script)))
-    read_fd, write_fd = os.pipe()
+    process = await asyncio.create_subprocess_exec(
+        *target.argv("sh -c " + shlex.quote(script)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     try:
-        # A pipe holds 64 KiB; stdin here is one config line, so the write never blocks.
-        os.write(write_fd, stdin)
-    finally:
-        os.close(write_fd)
-    try:
-        async with ShellOperation(commands=[command], stream_output=False) as operation:
-            process = await operation.atrigger(stdin=read_fd)
-            with contextlib.suppress(RuntimeError):  # a non-zero exit: the status says it
-                await process.await_for_completion()
-            lines = await process.afetch_result()
-            status = process.return_code
-    finally:
-        os.close(read_fd)
-    output = mask("\n".join(line for line in lines if line.strip()), secrets)
-    return RemoteResult(status if status is not None else -1, output)
+        output, _ = await process.communicate(stdin)
+    except BaseException:  # cancelled: leave no ssh client behind
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        raise
+    lines = output.decode(errors="replace").splitlines()
+    text = mask("\n".join(line for line in lines if line.strip()), secrets)
+    return RemoteResult(process.returncode if process.returncode is not None else -1, text)
 
 
 def _fetch_script(paths: RemotePaths, file: str, part: PartInfo, connect_timeout: int) -> str:

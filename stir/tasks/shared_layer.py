@@ -21,12 +21,13 @@ import hashlib
 import logging
 from pathlib import Path
 
-from deployments.tiers import SHARED
 from stir.clickhouse import quote_identifier
+from stir.connections import clickhouse
+from stir.dbt_project import DbtBuildResult, DbtWorkspace
+from stir.domain.tiers import SHARED
 from stir.locks import wait_lock
 from stir.settings import Settings
-from tasks._common import clickhouse
-from tasks.dbt import TRANSFORM_DIR, DbtBuildResult, DbtWorkspace, build_selection
+from stir.tasks.dbt import build_selection
 
 log = logging.getLogger("stir.shared_layer")
 
@@ -42,7 +43,7 @@ class SharedLayerError(RuntimeError):
     """The shared layer could not be built; no tier can read its sources."""
 
 
-def fingerprint(project_dir: Path = TRANSFORM_DIR) -> str:
+def fingerprint(project_dir: Path) -> str:
     """A hash of every file the staging layer is made of (paths and contents)."""
     digest = hashlib.sha256()
     for source in SOURCES:
@@ -95,7 +96,6 @@ async def refresh_shared_layer(
     holder: str,
     *,
     force: bool = False,
-    project_dir: Path = TRANSFORM_DIR,
 ) -> DbtBuildResult | None:
     """Build and test the shared layer if it is missing or older than the project's code (or
     always, with `force`: the daily holder). None when it was current: one small query.
@@ -103,7 +103,7 @@ async def refresh_shared_layer(
     The fingerprint is recorded once every model of the layer was built: a failing data test
     does not make the views stale (the holder's run reports it and blocks what it tests).
     """
-    wanted = fingerprint(project_dir)
+    wanted = fingerprint(workspace.project_dir)
     if not force and await _built_fingerprint(settings) == wanted:
         return None
     dsn = settings.postgres.effective_dsn()
@@ -111,7 +111,7 @@ async def refresh_shared_layer(
         if not force and await _built_fingerprint(settings) == wanted:
             return None  # another tier built it while we waited
         log.info("building the shared staging layer (%s)", "daily" if force else "out of date")
-        built = await build_selection(SELECTOR, workspace, project_dir)
+        built = await build_selection(SELECTOR, workspace)
         failed_models = [p for p in built.problems if p.unique_id.startswith("model.")]
         if failed_models:
             raise SharedLayerError(

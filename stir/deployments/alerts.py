@@ -26,7 +26,7 @@ from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
 from stir.settings import Settings
-from tasks.notify import CRASH_AUTOMATION, STIR_TAG, TIER_FLOW, slack_base_url
+from stir.tasks.notify import CRASH_AUTOMATION, STIR_TAG, TIER_FLOW, slack_base_url
 
 log = logging.getLogger("stir.deploy")
 

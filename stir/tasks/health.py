@@ -14,43 +14,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import task
 from prefect.variables import Variable
 
-from deployments.tiers import TIERS
 from stir.clickhouse import quote_identifier as ch_ident
-from stir.serving.freshness import read_stamp
+from stir.connections import clickhouse
+from stir.serving.freshness import TableFreshness, freshness_report
 from stir.settings import Settings
-from tasks._common import clickhouse, postgres, settings_or_default
-from tasks.notify import post_message
+from stir.tasks._common import settings_or_default
+from stir.tasks.notify import post_message
 
 log = logging.getLogger("stir.health")
 
 STATE_VARIABLE = "stir-health-alerts"
 SCRAPE_HEALTH_MODEL = "mart_scrape_health"
-
-
-@dataclass(frozen=True)
-class TableFreshness:
-    table: str
-    tier: str
-    sla: timedelta
-    synced_at: datetime | None
-    age: timedelta | None
-
-    @property
-    def age_text(self) -> str:
-        """The age to the second ("1:02:03"), "-" when never synced."""
-        return str(self.age).split(".")[0] if self.age is not None else "-"
-
-    @property
-    def state(self) -> str:
-        if self.age is None:
-            return "never synced"
-        return "ok" if self.age <= self.sla else "STALE"
 
 
 @dataclass(frozen=True)
@@ -71,25 +50,6 @@ class HealthReport:
     alerting: tuple[str, ...]  # every condition breached now
     opened: tuple[str, ...]  # breached now, not at the previous check: alerted
     recovered: tuple[str, ...]  # breached at the previous check, not now: recovery posted
-
-
-async def freshness_report(
-    manifest: dict[str, Any], settings: Settings | None = None
-) -> list[TableFreshness]:
-    """Every served table of every tier: when it was last synced, against its tier's SLA."""
-    settings = settings_or_default(settings)
-    now = datetime.now(UTC)
-    report = []
-    async with postgres(settings) as conn:
-        for spec in TIERS:
-            for decl in spec.served_tables(manifest):
-                stamp = await read_stamp(conn, decl.schema, decl.table)
-                synced_at = stamp.synced_at if stamp else None
-                age = now - synced_at if synced_at else None
-                report.append(
-                    TableFreshness(decl.ref, spec.name, spec.freshness_sla, synced_at, age)
-                )
-    return report
 
 
 def _relation(manifest: dict[str, Any], model: str) -> str:

@@ -35,7 +35,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound, PrefectHTTPS
 from prefect.states import State
 from prefect.variables import Variable
 
-from deployments.tiers import TIERS, Tier, WindowRole
+from stir.domain.tiers import TIERS, Tier, WindowRole
 
 log = logging.getLogger("stir.window")
 

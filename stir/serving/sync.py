@@ -1,5 +1,10 @@
 """`sync_table`: one served table, ClickHouse mart → S3 → PostgreSQL, checked and swapped in.
 
+Plain async code: each step is a function of `stir.serving.steps`, run through `run_step`, which
+calls it directly (scripts, tests, the CLI) or, in a flow run, as its Prefect task
+(`stir.tasks.sync` passes that runner).
+
+
 export (skipped when the run's manifest already exists) → check the S3 checkpoint → load into an
 UNLOGGED staging table → enrichment joins (when declared) → gates → SET LOGGED, keys, indexes,
 ANALYZE → atomic swap → prune old S3 runs. Any failure before the swap leaves the live table
@@ -15,20 +20,37 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-from stir.serving.declaration import ServedTable
+from stir.domain.declaration import ServedTable
+from stir.locks import process_label, table_lock
 from stir.serving.gates import GateReport
 from stir.serving.naming import check_run_id, new_run_id
-from stir.settings import Settings
-from tasks._common import run_step, settings_or_default
-from tasks.cleanup import prune_s3
-from tasks.export import export_to_s3
-from tasks.gates import check_gates
-from tasks.load import enrich_staging, export_and_load, finalize_staging, load_staging
-from tasks.locks import table_lock
-from tasks.swap import drop_staging, swap_in
-from tasks.transfer import check_staging, load_staging_ssh
+from stir.serving.steps import (
+    check_gates,
+    check_staging,
+    drop_staging,
+    enrich_staging,
+    export_and_load,
+    export_to_s3,
+    finalize_staging,
+    load_staging,
+    load_staging_ssh,
+    prune_s3,
+    swap_in,
+)
+from stir.settings import Settings, get_settings
+
+# Runs one step: `await run_step(step, *args)`; the Prefect layer runs it as the step's task.
+StepRunner = Callable[..., Awaitable[Any]]
+
+
+async def call_step(step: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """Run a step as the plain function it is."""
+    return await step(*args, **kwargs)
+
 
 log = logging.getLogger("stir.sync")
 
@@ -71,16 +93,20 @@ async def sync_table(
     parallel: int = 2,
     lock_timeout_ms: int = 2000,
     swap_attempts: int = 5,
+    run_step: StepRunner = call_step,
+    holder: str | None = None,
 ) -> SyncSummary:
     """Sync one table; pass the `run_id` of a failed run to retry it from S3.
 
-    Holds the table's lock throughout: a second sync of the same table (another tier, the
-    `sync-table` deployment, a rollback) waits for this one instead of dropping its staging.
+    Holds the table's lock (named after `holder`) throughout: a second sync of the same table
+    (another tier, the `sync-table` deployment, a rollback) waits for this one instead of
+    dropping its staging.
     """
-    settings = settings_or_default(settings)
-    async with table_lock(decl.ref, settings):
+    settings = settings if settings is not None else get_settings()
+    dsn = settings.postgres.effective_dsn()
+    async with table_lock(dsn, decl.ref, holder or process_label()):
         return await _sync_table(
-            decl, settings, run_id, keep_runs, parallel, lock_timeout_ms, swap_attempts
+            decl, settings, run_id, keep_runs, parallel, lock_timeout_ms, swap_attempts, run_step
         )
 
 
@@ -92,6 +118,7 @@ async def _sync_table(
     parallel: int,
     lock_timeout_ms: int,
     swap_attempts: int,
+    run_step: StepRunner,
 ) -> SyncSummary:
     run_id = check_run_id(run_id) if run_id else new_run_id()
     transfer = decl.transfer or settings.sync.transfer  # the table's choice, else the default

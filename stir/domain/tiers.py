@@ -1,8 +1,9 @@
 """The seven scheduling tiers of Stir, defined once.
 
-A tier is a dbt tag (every model tagged with it is built by the tier), a schedule, and a role in
-the daily batch window. `prefect.yaml` declares one deployment per tier; a test proves that file
-and this one agree, so a change here that is not carried there fails CI.
+A tier is a dbt tag (every model tagged with it is built by the tier), a schedule, a timeout and
+retries, and a role in the daily batch window. Every entry point derives from this list: the
+tier flows (`stir.flows.tier`), `stir serve`, `stir deploy` and the generated `prefect.yaml`
+(`stir.deployments.tiers`), and the dbt command line (`dbt_build_args`).
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
-from stir.serving.declaration import ServedTable, served_tables
+from stir.domain.declaration import ServedTable, served_tables
 
 TIME_ZONE = "UTC"
-WORK_POOL = "stir"
-# Every tier deployment runs one flow run at a time. A run that comes due while the previous one
-# still runs is cancelled, not queued: the next schedule is minutes away and a queue would pile up
-# behind a slow run (prefect.yaml declares the same).
-ONE_RUN_AT_A_TIME = ConcurrencyLimitConfig(
-    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-)
+
+
+def dbt_build_args(selector: str) -> list[str]:
+    """The dbt command line that builds `selector`: models, then the tests that read only what
+    this build builds (`--indirect-selection cautious`; tests that also read another owner's
+    models run separately, see `Tier.cross_owner_tests`)."""
+    return ["build", "--select", *selector.split(), "--indirect-selection", "cautious"]
 
 
 class WindowRole(StrEnum):
@@ -51,15 +50,15 @@ class Tier:
         """The models this tier owns (and the tests that read only them).
 
         Every model has one owner: the tier of its tag, or the shared staging layer, which the
-        daily holder rebuilds (tasks/shared_layer.py). A tier reads what it does not own as its
+        daily holder rebuilds (stir/tasks/shared_layer.py). A tier reads what it does not own as its
         owner left it, so no two runs ever replace the same relation.
         """
         return f"tag:{self.name}"
 
     @property
     def dbt_build_args(self) -> list[str]:
-        """The dbt command line of this tier's build (tests only when all they read is built)."""
-        return ["build", "--select", self.dbt_selector, "--indirect-selection", "cautious"]
+        """The dbt command line of this tier's build."""
+        return dbt_build_args(self.dbt_selector)
 
     @property
     def timeout_seconds(self) -> float:
@@ -116,9 +115,15 @@ class Tier:
         return "tier"
 
     @property
+    def flow_attribute(self) -> str:
+        """The name of this tier's flow object in `stir.flows.tier`."""
+        return self.name.replace("-", "_")
+
+    @property
     def entrypoint(self) -> str:
-        """The flow object of this tier, with its timeout and retries (flows/tier.py)."""
-        return f"flows/tier.py:{self.name.replace('-', '_')}"
+        """This tier's flow object, with its timeout and retries, as an importable module path:
+        a worker loads it from the installed package, with no source code to pull."""
+        return f"stir.flows.tier:{self.flow_attribute}"
 
 
 TIERS: tuple[Tier, ...] = (

@@ -1,17 +1,16 @@
-"""Build a dbt selection inside the running flow, each dbt node a Prefect task.
+"""The dbt project (`transform/`): where it is, the profile and workspace of one dbt command,
+parsing it, and what a build's result means. No Prefect: `stir.tasks.dbt` runs builds in flows.
 
-prefect-dbt's `PrefectDbtRunner` turns every model, seed and test that dbt runs into a Prefect task
-run of the calling flow, so the Prefect UI shows the tier's models one by one.
+Where the project is (`dbt_project_dir`): STIR_PROJECT_DIR when set; else the copy an installed
+wheel carries inside the package (`stir/project/`); else the source checkout the package is
+imported from. Every entry point (the CLI, the tier flows, the ad-hoc flows) resolves it here.
 
-Every build runs in its own workspace (`dbt_workspace`): a private folder holding the dbt
+Every dbt command runs in its own workspace (`dbt_workspace`): a private folder holding the dbt
 profile written from Stir's settings (the ones `stir config` shows: `.env`, environment,
 defaults; dbt never reads the environment on its own), the target folder (manifest, run
 results) and dbt's log. Concurrent builds on one host therefore never overwrite each other's
-manifest. dbt's partial-parse cache is carried from one build to the next, so a private target
-folder does not cost a full parse.
-
-A failing test does not raise: the result says which nodes failed and which models they block
-(the tested model and everything downstream of it), so the caller can serve the rest.
+manifest, and an installed project can stay read-only. dbt's partial-parse cache is carried
+from one build to the next, so a private target folder does not cost a full parse.
 """
 
 from __future__ import annotations
@@ -24,23 +23,52 @@ import logging
 import os
 import shutil
 import tempfile
-import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from dbt_common.events.base_types import EventLevel
-from prefect.settings import get_current_settings
-from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
-from stir.settings import Settings, get_settings
+import stir
+from stir.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("stir.dbt")
 
-TRANSFORM_DIR = Path(__file__).resolve().parent.parent / "transform"
+_PACKAGE = Path(stir.__file__).resolve().parent
+# An installed wheel carries the project here (pyproject.toml maps transform/ and prefect.yaml).
+BUNDLED_PROJECT = _PACKAGE / "project"
+# A source checkout (editable install, tests): the folders beside the package.
+CHECKOUT = _PACKAGE.parent
+
+
+def project_home(settings: Settings | None = None) -> Path:
+    """The folder holding `transform/` (the dbt project) and `prefect.yaml`."""
+    settings = settings or get_settings()
+    configured = settings.stack.project_dir
+    if configured is not None:
+        home = configured.expanduser().resolve()
+        if not (home / "transform" / "dbt_project.yml").is_file():
+            raise SettingsError(
+                f"STIR_PROJECT_DIR={home} holds no dbt project (transform/dbt_project.yml); "
+                "point it at a checkout of Stir, or unset it to use the installed package's copy"
+            )
+        return home
+    for home in (BUNDLED_PROJECT, CHECKOUT):
+        if (home / "transform" / "dbt_project.yml").is_file():
+            return home
+    raise SettingsError(
+        f"no dbt project found: the installed package has none in {BUNDLED_PROJECT} and "
+        f"{CHECKOUT} is no checkout of Stir; set STIR_PROJECT_DIR to a folder holding "
+        "transform/dbt_project.yml"
+    )
+
+
+def dbt_project_dir(settings: Settings | None = None) -> Path:
+    """The dbt project every tier builds (`transform/`)."""
+    return project_home(settings) / "transform"
+
+
 PROFILE = "stir"  # dbt_project.yml's `profile:`
 PARTIAL_PARSE = "partial_parse.msgpack"
 # dbt statuses of a node that did not do its job: a model that errored or was skipped because
@@ -113,10 +141,11 @@ def dbt_profile(settings: Settings) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DbtWorkspace:
-    """One build's private folder: profile, target and logs."""
+    """One dbt command's private folder (profile, target, logs) and the project it runs."""
 
     root: Path
     profiles_dir: Path
+    project_dir: Path
 
     @property
     def target(self) -> Path:
@@ -138,15 +167,17 @@ def dbt_workspace(
     settings: Settings | None = None,
     name: str = "build",
     profiles_dir: Path | None = None,
-    project_dir: Path = TRANSFORM_DIR,
+    project_dir: Path | None = None,
 ) -> Iterator[DbtWorkspace]:
     """A private dbt workspace for one build, removed afterwards.
 
     The profile is written from `settings` (mode 0600: it holds the ClickHouse password) unless
     `profiles_dir` gives one (tests of other dbt projects). dbt's partial-parse file of
-    `project_dir` is copied in from `<STIR_STATE_DIR>/dbt/` and back out after the build.
+    `project_dir` (default: Stir's, `dbt_project_dir`) is copied in from
+    `<STIR_STATE_DIR>/dbt/` and back out after the build.
     """
     settings = settings or get_settings()
+    project_dir = project_dir or dbt_project_dir(settings)
     root = Path(tempfile.mkdtemp(prefix=f"stir-dbt-{name}-"))  # mode 0700
     try:
         (root / "target").mkdir()
@@ -158,7 +189,7 @@ def dbt_workspace(
         cache = _partial_parse_cache(settings, project_dir)
         if cache.is_file():
             shutil.copyfile(cache, root / "target" / PARTIAL_PARSE)
-        workspace = DbtWorkspace(root, profiles_dir)
+        workspace = DbtWorkspace(root, profiles_dir, project_dir)
         yield workspace
         _save_partial_parse(workspace.target / PARTIAL_PARSE, cache)
     finally:
@@ -175,29 +206,6 @@ def _save_partial_parse(built: Path, cache: Path) -> None:
         aside.replace(cache)
     except OSError:  # a read-only state dir costs a full parse next time, nothing more
         log.debug("could not keep dbt's partial-parse file in %s", cache.parent, exc_info=True)
-
-
-def _dbt_log_level() -> EventLevel:
-    """dbt's log level: DBT_LOG_LEVEL, else Prefect's logging level in dbt's words.
-
-    prefect-dbt derives it from PREFECT_LOGGING_LEVEL by lower-casing, which fails for WARNING
-    and CRITICAL (dbt says "warn" and "error"): a user quieting Prefect's logs would fail
-    every tier.
-    """
-    level = os.environ.get("DBT_LOG_LEVEL") or get_current_settings().logging.level
-    level = level.lower()
-    return EventLevel({"warning": "warn", "critical": "error"}.get(level, level))
-
-
-def dbt_settings(project_dir: Path, workspace: DbtWorkspace | None) -> PrefectDbtSettings:
-    settings = PrefectDbtSettings(
-        project_dir=project_dir,
-        profiles_dir=workspace.profiles_dir if workspace else project_dir,
-        log_level=_dbt_log_level(),
-    )
-    if workspace is not None:
-        settings.target_path = workspace.target
-    return settings
 
 
 def blocked_models(manifest: dict[str, Any], problems: tuple[NodeProblem, ...]) -> frozenset[str]:
@@ -221,70 +229,12 @@ def blocked_models(manifest: dict[str, Any], problems: tuple[NodeProblem, ...]) 
     return frozenset(blocked)
 
 
-def _build(
-    args: list[str], command: str, project_dir: Path, workspace: DbtWorkspace
-) -> DbtBuildResult:
-    settings = dbt_settings(project_dir, workspace)
-    # No Prefect assets per dbt node: with ~1,300 nodes, emitting an asset and its upstream
-    # assets for each doubled the build's time (core at xs: 12-18 s against 8-9 s without); the
-    # lineage lives in dbt's docs and exposures, and each node is still a task of the run.
-    runner = PrefectDbtRunner(settings=settings, raise_on_failure=False, disable_assets=True)
-    started = time.monotonic()
-    result = runner.invoke(args, log_path=str(workspace.logs))
-    results = getattr(result.result, "results", None)
-    if not result.success and not results:  # dbt did not get as far as running nodes
-        raise DbtError(f"dbt {' '.join(args)} failed: {result.exception}")
-    statuses = Counter(str(node.status) for node in results or [])
-    problems = tuple(
-        NodeProblem(node.node.unique_id, str(node.status), str(node.message or ""))
-        for node in results or []
-        if str(node.status) in NOT_OK
-    )
-    manifest_path = workspace.target / "manifest.json"
-    blocked = frozenset()
-    if problems:
-        blocked = blocked_models(json.loads(manifest_path.read_text()), problems)
-    built = DbtBuildResult(
-        command, time.monotonic() - started, dict(statuses), manifest_path, problems, blocked
-    )
-    log.info("dbt %s: %d nodes in %.1f s %s", command, built.nodes, built.seconds, statuses)
-    return built
-
-
-async def build_selection(
-    selector: str,
-    workspace: DbtWorkspace,
-    project_dir: Path = TRANSFORM_DIR,
-) -> DbtBuildResult:
-    """`dbt build --select <selector>` (tests only when all they read is built) in the current
-    flow run, in `workspace`; raises `DbtError` only when dbt could not run at all.
-
-    dbt blocks, so it runs in a worker thread; the thread inherits the flow's context, which is
-    how prefect-dbt attaches each node's task run to this flow run.
-    """
-    # cautious: a test runs only when every model it reads is built in this run; tests that also
-    # read another owner's models run separately (`run_tests`).
-    args = ["build", "--select", *selector.split(), "--indirect-selection", "cautious"]
-    return await asyncio.to_thread(
-        _build, args, f"build --select {selector}", project_dir, workspace
-    )
-
-
-async def run_tests(
-    unique_ids: list[str], workspace: DbtWorkspace, project_dir: Path = TRANSFORM_DIR
-) -> DbtBuildResult:
-    """`dbt test` of exactly these tests (by unique id), in the current flow run."""
-    names = [unique_id.split(".")[2] for unique_id in unique_ids]
-    args = ["test", "--select", *names]
-    command = f"test of {len(names)} tests that read another owner's models"
-    return await asyncio.to_thread(_build, args, command, project_dir, workspace)
-
-
-def _parse(project_dir: Path, target_path: Path | None) -> dict:
+def _parse(settings: Settings | None, target_path: Path | None) -> dict:
     from dbt.cli.main import dbtRunner
 
-    with dbt_workspace(name="parse", project_dir=project_dir) as workspace:
+    with dbt_workspace(settings, name="parse") as workspace:
         target = target_path or workspace.target
+        project_dir = workspace.project_dir
         args = ["parse", "--project-dir", str(project_dir)]
         args += ["--profiles-dir", str(workspace.profiles_dir), "--log-path", str(workspace.logs)]
         result = dbtRunner().invoke([*args, "--target-path", str(target), "--quiet"])
@@ -293,8 +243,6 @@ def _parse(project_dir: Path, target_path: Path | None) -> dict:
         return json.loads((target / "manifest.json").read_text())
 
 
-async def parse_manifest(
-    project_dir: Path = TRANSFORM_DIR, target_path: Path | None = None
-) -> dict:
-    """dbt's manifest of the project (models, tags, `meta.serve`), without touching a database."""
-    return await asyncio.to_thread(_parse, project_dir, target_path)
+async def parse_manifest(settings: Settings | None = None, target_path: Path | None = None) -> dict:
+    """dbt's manifest of Stir's project (models, tags, `meta.serve`), without a database."""
+    return await asyncio.to_thread(_parse, settings, target_path)

@@ -2,7 +2,7 @@
 its served tables.
 
 There is one flow object per tier (`core`, `monitoring`, ... below), each carrying its tier's
-timeout, retries and run name from `deployments/tiers.py`; `prefect.yaml`, `stir serve` and
+timeout, retries and run name from `stir/domain/tiers.py`; `prefect.yaml`, `stir serve` and
 `stir run` all use these objects, so every way of starting a tier applies the same definition.
 Their flow name is `tier` (deployments are `tier/core`, ...), and their `tier` parameter is a
 closed choice whose only accepted value is the object's own tier.
@@ -22,17 +22,18 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed, State
 
-from deployments.tiers import TIERS, Tier, TierName, WindowRole, get_tier
-from flows.batch_window import WindowBusy, batch_window, free_window_of_crashed_run
-from stir.locks import LockBusy
-from stir.serving.declaration import ServedTable
+from stir.dbt_project import DbtBuildResult, NodeProblem, dbt_workspace
+from stir.domain.declaration import ServedTable
+from stir.domain.tiers import TIERS, Tier, TierName, WindowRole, get_tier
+from stir.flows.batch_window import WindowBusy, batch_window, free_window_of_crashed_run
+from stir.locks import LockBusy, tier_lock
 from stir.settings import Settings, get_settings
-from tasks.dbt import DbtBuildResult, NodeProblem, build_selection, dbt_workspace, run_tests
-from tasks.health import HealthReport, check_health
-from tasks.locks import run_label, tier_lock
-from tasks.notify import alert_tier_run
-from tasks.shared_layer import refresh_shared_layer
-from tasks.sync import SyncSummary, sync_table
+from stir.tasks.dbt import build_selection, run_tests
+from stir.tasks.health import HealthReport, check_health
+from stir.tasks.locks import run_label
+from stir.tasks.notify import alert_tier_run
+from stir.tasks.shared_layer import refresh_shared_layer
+from stir.tasks.sync import SyncSummary, sync_table
 
 log = logging.getLogger("stir.tier")
 
@@ -156,7 +157,8 @@ async def run_tier(spec: Tier, settings: Settings | None = None) -> dict[str, An
     settings = settings or get_settings()
     holder = run_label()
     try:
-        async with tier_lock(spec.name, settings), batch_window(spec):
+        dsn = settings.postgres.effective_dsn()
+        async with tier_lock(dsn, spec.name, holder), batch_window(spec):
             return await _build_and_serve(spec, settings, holder)
     except LockBusy as busy:
         message = f"{spec.name} is already running ({busy}); this run skips"
@@ -253,7 +255,7 @@ def tier_flow(spec: Tier) -> Flow[..., Any]:
 
 TIER_FLOWS: dict[str, Flow[..., Any]] = {spec.name: tier_flow(spec) for spec in TIERS}
 
-# The entrypoints of prefect.yaml (`flows/tier.py:<tier>`), one per tier.
+# The entrypoints of the deployments (`stir.flows.tier:<tier>`, `Tier.entrypoint`), one per tier.
 monitoring = TIER_FLOWS["monitoring"]
 core = TIER_FLOWS["core"]
 collections = TIER_FLOWS["collections"]

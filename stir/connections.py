@@ -1,4 +1,9 @@
-"""What the sync tasks share: settings, clients, and running a task in or outside a flow."""
+"""Connections to the servers Stir integrates with, opened from its settings.
+
+Teardowns never raise: a connection that breaks while the work fails (the server went away)
+would otherwise replace the work's error with the close's, and the alert would name the wrong
+thing.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
-from prefect.context import FlowRunContext
 
 from stir.clickhouse import ClickHouse
 from stir.errors import connect_postgres
-from stir.settings import Settings, get_settings
+from stir.settings import Settings
 
 T = TypeVar("T")
-log = logging.getLogger("stir.tasks")
-
-
-def settings_or_default(settings: Settings | None) -> Settings:
-    return settings if settings is not None else get_settings()
+log = logging.getLogger("stir.connections")
 
 
 def clickhouse(settings: Settings) -> ClickHouse:
@@ -77,15 +77,3 @@ async def quiet_teardown(
 
 def _log_close_error(what: str, exc: BaseException) -> None:
     log.warning("could not close the %s (%s: %s)", what, type(exc).__name__, exc)
-
-
-async def run_step(step: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a Prefect task: as a task inside a flow run, as its plain function outside one.
-
-    Outside a flow, calling a Prefect 3 task starts a temporary API server (seconds); tests and
-    scripts get the plain coroutine instead, with identical behaviour.
-    """
-    if FlowRunContext.get() is not None:
-        return await step(*args, **kwargs)
-    fn: Callable[..., Awaitable[Any]] = step.fn
-    return await fn(*args, **kwargs)

@@ -8,10 +8,11 @@ from typing import Any
 
 from prefect import flow
 
-from stir.serving.declaration import ServedTable, served_tables
-from tasks.dbt import parse_manifest
-from tasks.swap import rollback_table
-from tasks.sync import sync_table
+from stir.dbt_project import parse_manifest
+from stir.domain.declaration import ServedTable, served_tables
+from stir.settings import get_settings
+from stir.tasks.locks import run_label
+from stir.tasks.sync import rollback_table, sync_table
 
 
 async def find_served_table(table: str) -> ServedTable:
@@ -42,5 +43,5 @@ async def sync_one_table(table: str, run_id: str | None = None) -> dict[str, Any
 async def rollback_one_table(table: str) -> dict[str, Any]:
     """Put the previous version of a served table back (again: undo the rollback)."""
     schema, _, name = table.rpartition(".")
-    result = await rollback_table(name, schema or "public")
+    result = await rollback_table(name, schema or "public", get_settings(), run_label())
     return {"table": result.table, "backup": result.backup, "seconds": result.seconds}

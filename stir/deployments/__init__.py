@@ -1,0 +1,3 @@
+"""What turns the tiers (`stir.domain.tiers`) into Prefect deployments: the deployments of a work
+pool (`stir deploy`, and the generated `prefect.yaml`), those of `stir serve`, and the crash
+alerts the server sends."""
