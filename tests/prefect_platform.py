@@ -114,6 +114,7 @@ class PrefectPlatform:
         root: Path,
         *,
         project_dir: Path = PROJECT_DIR,
+        bin_dir: Path = BIN_DIR,
         port: int | None = None,
         startup_timeout: float = 120.0,
         server_env: Mapping[str, str] | None = None,
@@ -123,7 +124,10 @@ class PrefectPlatform:
         pg_trgm extension, which the embedded PostgreSQL does not ship."""
         self.root = root
         self.server_env = dict(server_env or {})
-        self.project_dir = project_dir
+        self.project_dir = project_dir  # the working directory of every process
+        # Where `stir deploy` and the workers' `prefect` come from: this virtualenv, or an
+        # installed Stir elsewhere (tests/test_installed_wheel.py).
+        self.bin_dir = bin_dir
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.url = f"http://127.0.0.1:{self.port}"
@@ -210,15 +214,13 @@ class PrefectPlatform:
 
     def client_env(self, env: Mapping[str, str]) -> dict[str, str]:
         """The environment of `stir deploy` and the workers: the caller's STIR_* settings, this
-        server as their Prefect API, and the project as STIR_HOME (the deployments' pull step
-        changes into it)."""
+        server as their Prefect API."""
         return {
             **clean_env(),
             "PREFECT_HOME": str(self.root / "client-home"),  # not the developer's ~/.prefect
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "STIR_HOME": str(self.project_dir),
             **env,
             "PREFECT_API_URL": self.api_url,
             "STIR_PREFECT_API_URL": self.api_url,
@@ -232,7 +234,7 @@ class PrefectPlatform:
         """
         self.pool = env.get("STIR_PREFECT_WORK_POOL", "stir")
         process = await self._spawn(
-            BIN_DIR / "stir", ["deploy"], self.client_env(env), self.deploy_log
+            self.bin_dir / "stir", ["deploy"], self.client_env(env), self.deploy_log
         )
         if await process.wait() != 0:
             tail = _tail(self.deploy_log, 60)
@@ -265,7 +267,8 @@ class PrefectPlatform:
         for name in names:
             log = self.logs_dir / f"worker-{name}.log"
             command = ["worker", "start", "--pool", self.pool, "--name", name]
-            self._workers.append(await self._spawn(BIN_DIR / "prefect", command, worker_env, log))
+            worker = await self._spawn(self.bin_dir / "prefect", command, worker_env, log)
+            self._workers.append(worker)
             self.worker_logs.append(log)
         deadline = time.monotonic() + timeout
         while True:

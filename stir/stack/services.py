@@ -10,13 +10,14 @@ Layout under `STIR_STATE_DIR` (default `.stir`): `<service>/<service>.pid`,
 
 Persistence: ClickHouse and PostgreSQL keep their data in `<service>/data` across down/up.
 The embedded S3 (moto) keeps objects in memory only: they are gone after `down`. That is by
-design: S3 is a staging area, a checkpoint that a retry within one run re-reads, never a store
+design: S3 only holds checkpoints, which a retry within one run re-reads, never a store
 of record; the bucket itself is re-created on every `up`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import subprocess
 import sys
@@ -152,6 +153,9 @@ class Service(ABC):
     def markers(self) -> list[str]:
         """Strings in the command line that identify our process behind a PID."""
 
+    # The Python package the embedded service runs on; it comes with the `local` extra.
+    package: str | None = None
+
     @abstractmethod
     def _spawn(self) -> tuple[int, int]:
         """Start the process; return its PID and the log offset of this run."""
@@ -186,6 +190,23 @@ class Service(ABC):
 
     def running_pid(self) -> int | None:
         return self.files.running_pid(self.markers())
+
+    def check_installed(self) -> None:
+        """The embedded service's package is there: a worker image installs Stir without the
+        embedded stack (the `local` extra), and talks to real servers instead."""
+        if self.package and importlib.util.find_spec(self.package) is None:
+            raise StackConfigError(
+                f"the embedded {self.name} needs the `{self.package}` package, which comes with "
+                f"Stir's `local` extra: pip install 'stir[local]'; or point Stir at a real server "
+                f"(set {self.embedded_setting}; see README.md, Configuration)"
+            )
+
+    @property
+    def embedded_setting(self) -> str:
+        """The setting that turns the embedded service off."""
+        if self.name == "postgres":
+            return "STIR_POSTGRES_DSN=postgresql://..."  # a DSN means a real server
+        return f"STIR_{self.name.upper()}_EMBEDDED=false"
 
     def check_ports(self) -> None:
         """Fail before starting anything when a port is taken by something that is not ours."""
@@ -285,6 +306,7 @@ class ClickHouse(Service):
     """Our chDB server (`python -m stir.stack.clickhouse`), or a real ClickHouse."""
 
     name = "clickhouse"
+    package = "chdb"
 
     @property
     def cfg(self) -> ClickHouseSettings:
@@ -330,9 +352,10 @@ class ClickHouse(Service):
 
 
 class S3(Service):
-    """moto's S3 server with the staging bucket, or real S3."""
+    """moto's S3 server with the project's bucket, or real S3."""
 
     name = "s3"
+    package = "moto"
 
     @property
     def cfg(self) -> S3Settings:
@@ -404,6 +427,7 @@ class Postgres(Service):
     """PostgreSQL 16 from the pgserver wheel, or the server of `STIR_POSTGRES_DSN`."""
 
     name = "postgres"
+    package = "pgserver"
 
     @property
     def cfg(self) -> PostgresSettings:
@@ -609,6 +633,7 @@ class Stack:
                 seen[setting.port] = setting.env
         for service in self.services:
             if service.embedded and service.running_pid() is None:
+                service.check_installed()
                 service.check_ports()
 
     def up(self, timeout: float = DEFAULT_TIMEOUT) -> list[Outcome]:
