@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import free_port, machine_line
 
 from stir.domain.declaration import IndexSpec, ServedTable
-from stir.serving.load import STAGING_TABLE_OPTIONS, finalize
+from stir.serving.load import INCOMING_TABLE_OPTIONS, finalize
 from stir.serving.swap import swap
 from stir.settings import get_settings
 from stir.stack.services import Stack
@@ -63,7 +63,7 @@ async def stage(conn: asyncpg.Connection, name: str, rows: int) -> None:
     """A staged table as the sync builds it (its table options, then the sync's own finalize:
     SET LOGGED, primary key, indexes, ANALYZE)."""
     await conn.execute(f"DROP TABLE IF EXISTS {name}")
-    await conn.execute(f"CREATE UNLOGGED TABLE {name} ({COLUMNS}) {STAGING_TABLE_OPTIONS}")
+    await conn.execute(f"CREATE UNLOGGED TABLE {name} ({COLUMNS}) {INCOMING_TABLE_OPTIONS}")
     await conn.execute(f"INSERT INTO {name} {FILL.format(rows=rows)}")
     await finalize(conn, SERVED, name)
 

@@ -46,7 +46,7 @@ from stir.tasks.notify import (
     retry_command,
     root_cause,
 )
-from stir.tasks.sync import drop_staging, export_and_load
+from stir.tasks.sync import drop_incoming, export_and_load
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -75,7 +75,7 @@ async def refused_load(table: str, port: int) -> None:
     raise ServiceUnavailable("PostgreSQL", f"127.0.0.1:{port}", "refused the connection")
 
 
-@task(name="drop-staging", task_run_name="drop staging of {table}")
+@task(name="drop-incoming", task_run_name="drop incoming tables of {table}")
 async def broken_cleanup(table: str) -> None:
     raise AttributeError("'NoneType' object has no attribute 'close'")
 
@@ -124,7 +124,7 @@ async def test_the_alert_names_the_first_failed_step_and_the_root_cause_not_the_
     [text] = slack.texts
     assert "*Failing step:* `export-and-load` (`export and load public.x`)" in text
     assert f"`ServiceUnavailable`: cannot reach PostgreSQL at 127.0.0.1:{port}" in text
-    assert "drop-staging" not in text
+    assert "drop-incoming" not in text
     assert "NoneType" not in text
     assert "*Outcome:* 1 of 1 served tables failed to sync" in text
 
@@ -249,13 +249,13 @@ def outage_settings(
 
 @flow(name="tier", on_failure=[alert_tier_run])
 async def tier_during_outage(tier: str, settings: Settings, decl: ServedTable) -> None:
-    """What the tier's sync does, with its real tasks: export and load, then drop the staging
+    """What the tier's sync does, with its real tasks: export and load, then drop the incoming
     table (which fails too, PostgreSQL being down) and re-raise the load's error."""
     try:
         await export_and_load(decl, uuid.uuid4().hex[:12], settings)
     except BaseException:
         with contextlib.suppress(Exception):  # sync_table logs it; the load's error matters
-            await drop_staging(decl.table, decl.schema, settings)
+            await drop_incoming(decl.table, decl.schema, settings)
         raise
 
 
@@ -285,8 +285,8 @@ async def test_postgres_down_alerts_the_service_and_the_load_step_then_folds(
     assert f"cannot reach PostgreSQL at 127.0.0.1:{port}: it refused the connection" in text
     assert "`ServiceUnavailable`" in text
     assert "*Failing step:* `export-and-load`" in text
-    assert "drop-staging" not in text
-    assert "drop staging" not in text
+    assert "drop-incoming" not in text
+    assert "drop incoming" not in text
     assert "NoneType" not in text
     assert "hunter2-secret" not in text
     entry = (await fold_entries()).popitem()[1]

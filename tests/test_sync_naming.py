@@ -12,13 +12,14 @@ from stir.serving import DeclarationError, Gates, IndexSpec, ServedTable
 from stir.serving.naming import (
     backup_name,
     fit,
+    incoming_name,
+    incoming_prefix,
     index_name,
     index_role,
     new_run_id,
     quote_ident,
     s3_run_prefix,
-    staging_name,
-    staging_prefix,
+    s3_table_prefix,
 )
 from stir.serving.types import pg_type
 
@@ -34,18 +35,22 @@ def test_generated_names_fit_postgres_limit_without_colliding() -> None:
     long_a, long_b = "a" * 60 + "_one", "a" * 60 + "_two"
     run_id = new_run_id()
     for table in (long_a, long_b, "short"):
-        for name in (staging_name(table, run_id), backup_name(table), index_name(table, "pkey")):
+        for name in (incoming_name(table, run_id), backup_name(table), index_name(table, "pkey")):
             assert len(name.encode()) <= 63
-        assert staging_name(table, run_id).startswith(staging_prefix(table))
-    assert staging_name(long_a, run_id) != staging_name(long_b, run_id)
+        assert incoming_name(table, run_id).startswith(incoming_prefix(table))
+    assert incoming_name(long_a, run_id) != incoming_name(long_b, run_id)
     assert backup_name(long_a) != backup_name(long_b)
     assert fit("é" * 40) != fit("é" * 41)
     assert backup_name("t") == "t_old_bkp"
     assert index_name("t", index_role(["a", "b"])) == "t_a_b_idx"
     assert index_role(["a"], unique=True, method="gin") == "a_gin_key"
-    assert s3_run_prefix("/stir/", "t", run_id) == f"stir/t/{run_id}/"
+    assert s3_run_prefix("/stir/", "app", "t", run_id) == f"stir/app/t/{run_id}/"
+    assert s3_table_prefix("", "app", "t") == "app/t/"
+    for schema, table in (("a/b", "t"), ("app", "b/t"), ("", "t")):
+        with pytest.raises(ValueError, match="for an S3 key"):
+            s3_run_prefix("stir", schema, table, run_id)
     with pytest.raises(ValueError, match="run id"):
-        staging_name("t", "../x")
+        incoming_name("t", "../x")
 
 
 def test_served_table_from_dbt_meta() -> None:

@@ -18,9 +18,9 @@ from stir.serving import Gates, ServedTable
 from stir.serving.gates import GateError
 from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME, Manifest
-from stir.serving.naming import s3_run_prefix, staging_prefix
-from stir.serving.s3 import StagingError
-from stir.serving.steps import check_staging, export_to_s3, load_staging, rollback_table
+from stir.serving.naming import incoming_prefix, s3_run_prefix
+from stir.serving.s3 import CheckpointError
+from stir.serving.steps import check_checkpoint, export_to_s3, load_incoming, rollback_table
 from stir.serving.swap import SwapError
 from stir.serving.sync import sync_table
 from stir.settings import (
@@ -62,7 +62,7 @@ def rewrite_part(settings: Settings, table: str, run_id: str, index: int, data: 
     export that still looks complete would."""
     client = s3_boto(settings)
     bucket = settings.s3.bucket
-    manifest_key = s3_run_prefix(settings.s3.prefix, table, run_id) + MANIFEST_NAME
+    manifest_key = s3_run_prefix(settings.s3.prefix, "public", table, run_id) + MANIFEST_NAME
     manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     part = manifest["parts"][index]
     client.put_object(Bucket=bucket, Key=part["key"], Body=data)
@@ -111,7 +111,7 @@ async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
     assert all(p.seconds >= 0 for p in summary.phases)
     assert summary.bytes > 0
 
-    prefix = s3_run_prefix(settings.s3.prefix, "sync_e2e", summary.run_id)
+    prefix = s3_run_prefix(settings.s3.prefix, "public", "sync_e2e", summary.run_id)
     listed = s3_boto(settings).list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
     keys = sorted(o["Key"][len(prefix) :] for o in listed["Contents"])
     assert keys == [MANIFEST_NAME, *(f"part-{i:05d}.tsv" for i in range(4))]
@@ -133,7 +133,7 @@ async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
         "SELECT indexname FROM pg_indexes WHERE tablename = 'sync_e2e' ORDER BY 1"
     )
     assert [r[0] for r in indexes] == ["sync_e2e_grp_idx", "sync_e2e_name_key", "sync_e2e_pkey"]
-    assert await names_in(pg, staging_prefix("sync_e2e")) == []
+    assert await names_in(pg, incoming_prefix("sync_e2e")) == []
     phases = [r.getMessage() for r in caplog.records if r.name.startswith("stir")]
     assert any("load public.sync_e2e" in m and "10,000 rows" in m for m in phases)
     assert any(m.startswith("sync public.sync_e2e") and "rows/s" in m for m in phases)
@@ -188,10 +188,52 @@ async def test_swap_keeps_backup_grants_and_views_and_rollback_restores(
     third = await sync_table(decl, settings=settings, keep_runs=2)  # replaces the backup
     assert await pg.fetchval("SELECT count(*) FROM sync_swap_old_bkp") == 1000
     assert third.pruned_runs == (first.run_id,)  # only the newest two runs stay in S3
-    prefix = f"{settings.s3.prefix}/sync_swap/"
+    assert s3_runs(settings, "public", "sync_swap") == {second.run_id, third.run_id}
+
+
+def s3_runs(settings: Settings, schema: str, table: str) -> set[str]:
+    """The run ids of `schema.table` in S3, listed under the documented layout itself."""
+    prefix = f"{settings.s3.prefix}/{schema}/{table}/"
     listed = s3_boto(settings).list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
-    runs = {o["Key"][len(prefix) :].split("/")[0] for o in listed["Contents"]}
-    assert runs == {second.run_id, third.run_id}
+    return {o["Key"][len(prefix) :].split("/")[0] for o in listed.get("Contents", [])}
+
+
+async def test_same_table_name_in_two_schemas_keeps_separate_checkpoints(
+    settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
+) -> None:
+    """`a.twin` and `b.twin` export under their own S3 prefixes: both sync, each retry reloads
+    its own checkpoint, and pruning one table's runs leaves the other's."""
+    for schema in ("sync_twin_a", "sync_twin_b"):
+        await pg.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await pg.execute(f"CREATE SCHEMA {schema}")
+    await make_mart(ch, "mart_twin_a", 300)
+    await make_mart(ch, "mart_twin_b", 500)
+    twin_a = ServedTable(model="mart_twin_a", table="twin", schema="sync_twin_a", keys=("id",))
+    twin_b = ServedTable(model="mart_twin_b", table="twin", schema="sync_twin_b", keys=("id",))
+    run_id = "20260101000000_twin"  # one run id for both: only the schema tells them apart
+
+    first_a = await sync_table(twin_a, settings=settings, run_id=run_id, keep_runs=1)
+    first_b = await sync_table(twin_b, settings=settings, run_id=run_id, keep_runs=1)
+    assert (first_a.ref, first_b.ref) == ("sync_twin_a.twin", "sync_twin_b.twin")
+    assert not first_b.reused_export  # b's own export, not a's checkpoint
+    assert (first_a.rows, first_b.rows) == (300, 500)
+    assert await pg.fetchval("SELECT count(*) FROM sync_twin_a.twin") == 300
+    assert await pg.fetchval("SELECT count(*) FROM sync_twin_b.twin") == 500
+    assert s3_runs(settings, "sync_twin_a", "twin") == {run_id}
+    assert s3_runs(settings, "sync_twin_b", "twin") == {run_id}
+
+    # Both checkpoints are readable: each retry reloads its own rows from S3.
+    again_a = await sync_table(twin_a, settings=settings, run_id=run_id, keep_runs=1)
+    again_b = await sync_table(twin_b, settings=settings, run_id=run_id, keep_runs=1)
+    assert (again_a.reused_export, again_a.rows) == (True, 300)
+    assert (again_b.reused_export, again_b.rows) == (True, 500)
+
+    # A new run of a, keeping one run, prunes a's old checkpoint and never b's.
+    second_a = await sync_table(twin_a, settings=settings, keep_runs=1)
+    assert second_a.pruned_runs == (run_id,)
+    assert s3_runs(settings, "sync_twin_a", "twin") == {second_a.run_id}
+    assert s3_runs(settings, "sync_twin_b", "twin") == {run_id}
+    assert (await check_checkpoint(twin_b, run_id, settings)).rows == 500
 
 
 # --- retry and cleanup --------------------------------------------------------------------
@@ -216,22 +258,22 @@ async def test_retry_reloads_from_s3_without_querying_clickhouse(
     )
 
 
-async def test_staging_left_by_a_killed_run_is_dropped_by_the_next(
+async def test_incoming_table_left_by_a_killed_run_is_dropped_by_the_next(
     settings: Settings, ch: ClickHouse, pg: asyncpg.Connection
 ) -> None:
     decl = ServedTable(model="mart_crash", table="sync_crash", keys=("id",))
     await make_mart(ch, "mart_crash", 500)
     await sync_table(decl, settings=settings)
-    # A run killed between load and swap leaves its loaded staging table behind.
+    # A run killed between load and swap leaves its loaded incoming table behind.
     exported = await export_to_s3(decl, "20260101000000_killed", settings)
-    loaded = await load_staging(decl, exported.manifest, settings)
-    assert await names_in(pg, staging_prefix("sync_crash")) == [loaded.staging]
+    loaded = await load_incoming(decl, exported.manifest, settings)
+    assert await names_in(pg, incoming_prefix("sync_crash")) == [loaded.incoming]
     assert await pg.fetchval("SELECT count(*) FROM sync_crash") == 500  # live untouched
 
     await make_mart(ch, "mart_crash", 600)
     summary = await sync_table(decl, settings=settings)
     assert summary.rows == 600
-    assert await names_in(pg, staging_prefix("sync_crash")) == []
+    assert await names_in(pg, incoming_prefix("sync_crash")) == []
     assert await pg.fetchval("SELECT count(*) FROM sync_crash") == 600
 
 
@@ -254,7 +296,7 @@ async def test_gates_refuse_a_shrunken_or_empty_table(
                        r"40.0% of the live 1000 \(minimum 50%\)"):  # fmt: skip
         await sync_table(decl, settings=settings)
     assert await live_rows(pg, "sync_gate") == 1000
-    assert await names_in(pg, staging_prefix("sync_gate")) == []
+    assert await names_in(pg, incoming_prefix("sync_gate")) == []
 
     await make_mart(ch, "mart_gate", 0)
     with pytest.raises(GateError, match=r"row_count .* empty"):
@@ -327,7 +369,7 @@ async def test_malformed_json_line_fails_the_load_and_leaves_live_untouched(
     with pytest.raises(LoadError, match=r"part-00000.jsonl: .*invalid input syntax for type json"):
         await sync_table(decl, settings=settings, run_id=run_id)
     assert await live_rows(pg, "sync_badjson") == 300
-    assert await names_in(pg, staging_prefix("sync_badjson")) == []
+    assert await names_in(pg, incoming_prefix("sync_badjson")) == []
 
 
 async def test_a_value_that_does_not_fit_its_type_fails_the_load(
@@ -374,14 +416,16 @@ async def test_missing_part_or_manifest_fails_before_loading(
     exported = await export_to_s3(decl, run_id, settings)
     client = s3_boto(settings)
     client.delete_object(Bucket=settings.s3.bucket, Key=exported.manifest.parts[1].key)
-    with pytest.raises(StagingError, match=r"part .*part-00001.tsv is missing"):
+    with pytest.raises(CheckpointError, match=r"part .*part-00001.tsv is missing"):
         await sync_table(decl, settings=settings, run_id=run_id)
     assert await live_rows(pg, "sync_missing") == 300
 
-    manifest_key = s3_run_prefix(settings.s3.prefix, "sync_missing", run_id) + MANIFEST_NAME
+    manifest_key = (
+        s3_run_prefix(settings.s3.prefix, "public", "sync_missing", run_id) + MANIFEST_NAME
+    )
     client.delete_object(Bucket=settings.s3.bucket, Key=manifest_key)
-    with pytest.raises(StagingError, match=r"has no manifest .* did not finish"):
-        await check_staging("sync_missing", run_id, settings)
+    with pytest.raises(CheckpointError, match=r"has no manifest .* did not finish"):
+        await check_checkpoint(decl, run_id, settings)
     # Without a manifest the run is incomplete: a retry exports again, and with the mart gone
     # that fails in ClickHouse, without a trace of the S3 credentials, and changes nothing.
     await ch.execute("DROP TABLE mart_missing")
@@ -418,7 +462,7 @@ async def test_swap_gives_up_while_an_application_holds_the_table(
         await transaction.rollback()
     finally:
         await app.close()
-    assert await names_in(pg, staging_prefix("sync_lock")) == []
+    assert await names_in(pg, incoming_prefix("sync_lock")) == []
     assert (await sync_table(decl, settings=settings)).rows == 250
 
 
@@ -467,14 +511,14 @@ async def test_enrichment_joins_operational_tables_and_refuses_multiplied_rows(
     with pytest.raises(GateError, match=r"enrich failed .*100 rows into 101"):
         await sync_table(decl, settings=settings)
     assert await live_rows(pg, "sync_enrich") == 100
-    assert await names_in(pg, staging_prefix("sync_enrich")) == []
+    assert await names_in(pg, incoming_prefix("sync_enrich")) == []
 
 
 async def test_two_syncs_of_one_table_at_once_run_one_after_the_other(
     settings: Settings, ch: ClickHouse, pg: asyncpg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A tier and an ad-hoc `sync-table` of the same table started together: the second waits
-    for the first (it never drops the first one's staging table), and both swap in."""
+    for the first (it never drops the first one's incoming table), and both swap in."""
     caplog.set_level(logging.INFO, logger="stir")
     await make_mart(ch, "mart_twice", 20_000)
     decl = ServedTable.from_meta(
@@ -489,7 +533,7 @@ async def test_two_syncs_of_one_table_at_once_run_one_after_the_other(
     assert any("waiting up to" in r.getMessage() and "sync:public.sync_twice" in r.getMessage()
                for r in caplog.records)  # fmt: skip
     assert await pg.fetchval("SELECT count(*) FROM public.sync_twice") == 20_000
-    # The live table and one backup, with their keys: no staging table left behind.
+    # The live table and one backup, with their keys: no incoming table left behind.
     assert await names_in(pg, "sync_twice") == [
         "sync_twice", "sync_twice_old_bkp", "sync_twice_old_bkp_pkey", "sync_twice_pkey",
     ]  # fmt: skip

@@ -30,9 +30,9 @@ from stir.domain.declaration import DeclarationError
 from stir.serving import ServedTable
 from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME
-from stir.serving.naming import s3_run_prefix, staging_prefix
+from stir.serving.naming import incoming_prefix, s3_run_prefix
 from stir.serving.ssh import MASKED_URL, SshError, mask
-from stir.serving.steps import export_to_s3, load_staging_ssh
+from stir.serving.steps import export_to_s3, load_incoming_ssh
 from stir.serving.sync import sync_table
 from stir.settings import (
     PostgresSettings,
@@ -134,9 +134,10 @@ async def names_in(pg: asyncpg.Connection, prefix: str) -> list[str]:
     return [r["relname"] for r in rows]
 
 
-def remote_files(remote_root: Path, table: str) -> list[str]:
-    """What the ssh transfer left on the "PostgreSQL host" for `table` (nothing, when clean)."""
-    table_dir = remote_root / table
+def remote_files(remote_root: Path, table: str, schema: str = "public") -> list[str]:
+    """What the ssh transfer left on the "PostgreSQL host" for `schema.table` (nothing, when
+    clean): its directory is `<remote_dir>/<schema>/<table>/`."""
+    table_dir = remote_root / schema / table
     if not table_dir.exists():
         return []
     return sorted(str(p.relative_to(remote_root)) for p in table_dir.rglob("*"))
@@ -255,7 +256,7 @@ async def test_a_failed_ssh_load_retries_from_s3_without_clickhouse(
     assert "export the table again with a new run" in message
     assert "retry the same run" not in message  # the run itself is bad: retrying cannot help
     assert await pg.fetchval("SELECT count(*) FROM ssh_retry") == 1000  # live untouched
-    assert await names_in(pg, staging_prefix("ssh_retry")) == []
+    assert await names_in(pg, incoming_prefix("ssh_retry")) == []
     assert remote_files(remote_root, "ssh_retry") == []  # cleaned after the failure too
     no_signature_anywhere(sshd, caplog)
 
@@ -286,7 +287,7 @@ async def test_a_bad_value_fails_the_ssh_load_like_the_stream_load(
     lines[3] = b"\t".join(fields)
     data = b"\n".join(lines)
     client.put_object(Bucket=bucket, Key=part.key, Body=data)
-    manifest_key = s3_run_prefix(settings.s3.prefix, "ssh_bad", run_id) + MANIFEST_NAME
+    manifest_key = s3_run_prefix(settings.s3.prefix, "public", "ssh_bad", run_id) + MANIFEST_NAME
     manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     manifest["parts"][0].update(
         bytes=len(data),
@@ -328,7 +329,7 @@ async def test_a_changed_host_key_is_refused_and_the_live_table_stays(
     assert "run_id=" in message
     assert len(sshd.commands) == commands_before  # nothing ran on the host
     assert await pg.fetchval("SELECT count(*) FROM ssh_key") == 500
-    assert await names_in(pg, staging_prefix("ssh_key")) == []
+    assert await names_in(pg, incoming_prefix("ssh_key")) == []
     assert remote_files(remote_root, "ssh_key") == []
 
 
@@ -361,7 +362,7 @@ async def test_refused_login_unreachable_host_and_missing_part_are_named(
 
     s3_boto(settings).delete_object(Bucket=settings.s3.bucket, Key=exported.manifest.parts[1].key)
     with pytest.raises(LoadError, match=rf"part-00001.tsv of run {run_id} is missing; export"):
-        await load_staging_ssh(decl, exported.manifest, settings)
+        await load_incoming_ssh(decl, exported.manifest, settings)
     assert remote_files(remote_root, "ssh_err") == []
 
 
@@ -378,13 +379,13 @@ async def test_a_role_without_pg_read_server_files_is_told_the_grant(
     exported = await export_to_s3(decl, "20260101000000_sshrole", settings)
     with pytest.raises(SshError, match=r"role 'ssh_loader' may not read server files.*"
                        r'GRANT pg_read_server_files TO "ssh_loader"'):  # fmt: skip
-        await load_staging_ssh(decl, exported.manifest, limited)
+        await load_incoming_ssh(decl, exported.manifest, limited)
 
     await pg.execute("GRANT pg_read_server_files TO ssh_loader")
     await pg.execute("GRANT CREATE ON SCHEMA public TO ssh_loader")
-    loaded = await load_staging_ssh(decl, exported.manifest, limited)
+    loaded = await load_incoming_ssh(decl, exported.manifest, limited)
     assert loaded.rows == 10
-    await pg.execute(f'DROP TABLE "{loaded.staging}"')
+    await pg.execute(f'DROP TABLE "{loaded.incoming}"')
 
 
 def test_mask_hides_presigned_urls_and_stray_signatures() -> None:

@@ -31,7 +31,7 @@ async def sync_one_table(table: str, run_id: str | None = None) -> dict[str, Any
     is not queried again."""
     summary = await sync_table(await find_served_table(table), run_id=run_id)
     return {
-        "table": summary.table,
+        "table": summary.ref,
         "run_id": summary.run_id,
         "rows": summary.rows,
         "reused_export": summary.reused_export,
@@ -44,4 +44,4 @@ async def rollback_one_table(table: str) -> dict[str, Any]:
     """Put the previous version of a served table back (again: undo the rollback)."""
     schema, _, name = table.rpartition(".")
     result = await rollback_table(name, schema or "public", get_settings(), run_label())
-    return {"table": result.table, "backup": result.backup, "seconds": result.seconds}
+    return {"table": result.ref, "backup": result.backup, "seconds": result.seconds}

@@ -208,7 +208,7 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
         "dbt_seconds": sum(b.seconds for b in builds),
         "sync_seconds": sync_seconds,
         "health_seconds": health_seconds,
-        "tables": {o.table: o.rows for o in outcomes if isinstance(o, SyncSummary)},
+        "tables": {o.ref: o.rows for o in outcomes if isinstance(o, SyncSummary)},
         "alerting": list(health.alerting) if health else [],
     }
 

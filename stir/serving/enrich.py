@@ -1,7 +1,7 @@
 """Enrichment: the loaded mart LEFT JOINed against operational PostgreSQL tables.
 
-The staged (typed) rows and the joined columns go into a new UNLOGGED table in one
-`INSERT ... SELECT`, which then takes the staging table's name. A join that matches more than one
+The incoming table's (typed) rows and the joined columns go into a new UNLOGGED table in one
+`INSERT ... SELECT`, which then takes the incoming table's name. A join that matches more than one
 row for a mart row would multiply rows; that fails as the `enrich` gate.
 """
 
@@ -22,12 +22,12 @@ log = logging.getLogger("stir.serving.enrich")
 
 
 async def enrich(
-    conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest, staging: str, rows: int
+    conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest, incoming: str, rows: int
 ) -> float:
-    """Add the declared joined columns to `staging` (same name afterwards); seconds taken."""
+    """Add the declared joined columns to `incoming` (same name afterwards); seconds taken."""
     started = time.monotonic()
     schema = decl.schema
-    enriched = fit(staging + "_e")
+    enriched = fit(incoming + "_e")
     taken = {c.name for c in manifest.columns}
     ddl = [column_ddl(manifest)]
     selected = [f"s.{quote_ident(c.name)}" for c in manifest.columns]
@@ -59,7 +59,7 @@ async def enrich(
     try:
         status = await conn.execute(
             f"INSERT INTO {qualified(schema, enriched)} ({', '.join(names)}) "
-            f"SELECT {', '.join(selected)} FROM {qualified(schema, staging)} AS s "
+            f"SELECT {', '.join(selected)} FROM {qualified(schema, incoming)} AS s "
             + " ".join(joins)
         )
     except asyncpg.PostgresError as exc:
@@ -71,9 +71,9 @@ async def enrich(
             "a join matches more than one row for some mart rows",
         )  # fmt: skip
     async with conn.transaction():
-        await conn.execute(f"DROP TABLE {qualified(schema, staging)}")
+        await conn.execute(f"DROP TABLE {qualified(schema, incoming)}")
         await conn.execute(
-            f"ALTER TABLE {qualified(schema, enriched)} RENAME TO {quote_ident(staging)}"
+            f"ALTER TABLE {qualified(schema, enriched)} RENAME TO {quote_ident(incoming)}"
         )
     seconds = time.monotonic() - started
     log.info(

@@ -69,8 +69,11 @@ def plan_columns(decl: ServedTable, described: list[tuple[str, str]]) -> list[Co
     return infos
 
 
-async def load_manifest(client: Any, s3: S3Settings, table: str, run_id: str) -> Manifest | None:
-    key = s3_run_prefix(s3.prefix, table, run_id) + MANIFEST_NAME
+async def load_manifest(
+    client: Any, s3: S3Settings, schema: str, table: str, run_id: str
+) -> Manifest | None:
+    """The manifest of run `run_id` of `schema.table`; None when its export did not finish."""
+    key = s3_run_prefix(s3.prefix, schema, table, run_id) + MANIFEST_NAME
     data = await get_json(client, s3.bucket, key)
     return Manifest.from_dict(data) if data is not None else None
 
@@ -90,7 +93,7 @@ async def export_table(
     with the manifest as planned (columns and format, no parts yet), then `on_part` with each part
     as soon as it is in S3: the load can start on a part while later parts are still exported."""
     started = time.monotonic()
-    existing = await load_manifest(client, s3, decl.table, run_id)
+    existing = await load_manifest(client, s3, decl.schema, decl.table, run_id)
     if existing is not None:
         log.info(
             "export %s run %s: reusing the export in S3 (%s rows, %s bytes)",
@@ -120,7 +123,7 @@ async def export_table(
     query = f"SELECT {select} FROM {source}"
     if parts > 1:
         query += f" WHERE {hash_expr} = {{part:UInt64}}"
-    prefix = s3_run_prefix(s3.prefix, decl.table, run_id)
+    prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
     semaphore = asyncio.Semaphore(parallel)
     planned = Manifest(
         table=decl.table,

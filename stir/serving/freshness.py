@@ -1,6 +1,6 @@
 """When a served table was last synced, kept on the table itself.
 
-Each sync stamps its staging table with a COMMENT (JSON: run id, when ClickHouse was read, when
+Each sync stamps its incoming table with a COMMENT (JSON: run id, when ClickHouse was read, when
 the table was loaded) before the swap; a comment belongs to the table, so the stamp goes live
 with it and comes back with it on rollback. `stir freshness` reads it against each tier's SLA.
 """
@@ -63,7 +63,7 @@ async def read_stamp(conn: asyncpg.Connection, schema: str, table: str) -> SyncS
 
 @dataclass(frozen=True)
 class TableFreshness:
-    table: str
+    ref: str  # the served table as schema.table
     tier: str
     sla: timedelta
     synced_at: datetime | None

@@ -1,4 +1,4 @@
-"""Gates: what a staged version must satisfy before it may replace the live table.
+"""Gates: what an incoming table must satisfy before it may replace the live table.
 
 Each gate is configured per table (`Gates` in the declaration) and fails with a `GateError` that
 names the table, the gate and the numbers. The live table is only read.
@@ -20,9 +20,9 @@ log = logging.getLogger("stir.serving.gates")
 
 
 class GateError(RuntimeError):
-    def __init__(self, table: str, gate: str, message: str) -> None:
-        super().__init__(f"gate {gate} failed for {table}: {message}")
-        self.table, self.gate = table, gate
+    def __init__(self, ref: str, gate: str, message: str) -> None:
+        super().__init__(f"gate {gate} failed for {ref}: {message}")
+        self.ref, self.gate = ref, gate  # ref: the served table as schema.table
 
 
 @dataclass(frozen=True)
@@ -62,22 +62,22 @@ async def run_gates(
     conn: asyncpg.Connection,
     decl: ServedTable,
     manifest: Manifest,
-    staging: str,
+    incoming: str,
     loaded_rows: int | None = None,
 ) -> GateReport:
     """Manifest count, row count against the live table, columns. The keys gate is the primary
     key's creation (`add_primary_key`), which checks uniqueness and NOT NULL in the one pass
     that builds the index anyway. `loaded_rows` (what COPY reported) saves a count."""
-    table, gates, schema = decl.ref, decl.gates, decl.schema
+    ref, gates, schema = decl.ref, decl.gates, decl.schema
     passed: list[str] = []
     notes: list[str] = []
     rows = loaded_rows
     if rows is None:
-        rows = await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, staging)}")
+        rows = await conn.fetchval(f"SELECT count(*) FROM {qualified(schema, incoming)}")
 
     if rows != manifest.rows:
         raise GateError(
-            table, "manifest_count", f"{rows} rows loaded, the manifest of run "
+            ref, "manifest_count", f"{rows} rows loaded, the manifest of run "
             f"{manifest.run_id} says {manifest.rows}",
         )  # fmt: skip
     passed.append("manifest_count")
@@ -85,36 +85,36 @@ async def run_gates(
     live_rows = await live_row_count(conn, schema, decl.table)
     if rows == 0 and not gates.allow_empty:
         raise GateError(
-            table, "row_count", f"the new version is empty (live has {live_rows or 0} rows); "
+            ref, "row_count", f"the new version is empty (live has {live_rows or 0} rows); "
             "set gates.allow_empty to allow it",
         )  # fmt: skip
     if live_rows:
         ratio = rows / live_rows
         if ratio < gates.min_ratio:
             raise GateError(
-                table, "row_count", f"{rows} rows is {ratio:.1%} of the live {live_rows} "
+                ref, "row_count", f"{rows} rows is {ratio:.1%} of the live {live_rows} "
                 f"(minimum {gates.min_ratio:.0%})",
             )  # fmt: skip
         if gates.max_ratio is not None and ratio > gates.max_ratio:
             raise GateError(
-                table, "row_count", f"{rows} rows is {ratio:.1%} of the live {live_rows} "
+                ref, "row_count", f"{rows} rows is {ratio:.1%} of the live {live_rows} "
                 f"(maximum {gates.max_ratio:.0%})",
             )  # fmt: skip
     passed.append("row_count")
 
     if live_rows is not None:
         live = await table_columns(conn, schema, decl.table)
-        new = await table_columns(conn, schema, staging)
+        new = await table_columns(conn, schema, incoming)
         dropped = [c for c in live if c not in new]
         retyped = [f"{c} {live[c]} -> {new[c]}" for c in live if c in new and new[c] != live[c]]
         if dropped and not gates.allow_drop_columns:
             raise GateError(
-                table, "columns", f"columns {dropped} would be dropped; "
+                ref, "columns", f"columns {dropped} would be dropped; "
                 "set gates.allow_drop_columns to allow it",
             )  # fmt: skip
         if retyped and not gates.allow_retype_columns:
             raise GateError(
-                table, "columns", f"columns would change type: {', '.join(retyped)}; "
+                ref, "columns", f"columns would change type: {', '.join(retyped)}; "
                 "set gates.allow_retype_columns to allow it",
             )  # fmt: skip
         added = [c for c in new if c not in live]
@@ -123,16 +123,16 @@ async def run_gates(
         if dropped or retyped:
             notes.append(f"dropped {dropped}, retyped {retyped} (allowed)")
         passed.append("columns")
-    log.info("gates %s: %s passed (%s rows, live %s)", table, ", ".join(passed), rows, live_rows)
+    log.info("gates %s: %s passed (%s rows, live %s)", ref, ", ".join(passed), rows, live_rows)
     return GateReport(rows, live_rows, tuple(passed), tuple(notes))
 
 
-async def add_primary_key(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> None:
+async def add_primary_key(conn: asyncpg.Connection, decl: ServedTable, incoming: str) -> None:
     """The primary key on the declared keys, which is also the keys gate: a NULL or repeated key
     fails the build, and only then are they counted for the message."""
-    target = qualified(decl.schema, staging)
+    target = qualified(decl.schema, incoming)
     keys = ", ".join(quote_ident(k) for k in decl.keys)
-    pkey = quote_ident(index_name(staging, "pkey"))
+    pkey = quote_ident(index_name(incoming, "pkey"))
     try:
         await conn.execute(f"ALTER TABLE {target} ADD CONSTRAINT {pkey} PRIMARY KEY ({keys})")
     except asyncpg.NotNullViolationError:

@@ -1,15 +1,15 @@
-"""Load: S3 parts → an UNLOGGED staging table through COPY; then make it servable.
+"""Load: S3 parts → an UNLOGGED incoming table through COPY; then make it servable.
 
-Two transfers share this module's staging creation, COPY options, row-count checks and JSON
-parsing (`load_parts`): `stream` (here, `load_run`) and `ssh` (`stir.serving.ssh`, which fetches
-each part on the PostgreSQL host and runs a server-side `COPY ... FROM '<file>'`).
+Two transfers share this module's creation of the incoming table, COPY options, row-count
+checks and JSON parsing (`load_parts`): `stream` (here, `load_run`) and `ssh` (`stir.serving.ssh`,
+which fetches each part on the PostgreSQL host and runs a server-side `COPY ... FROM '<file>'`).
 
-- TSV path (default): each part streams from S3 into `COPY <staging> FROM STDIN (FORMAT text,
+- TSV path (default): each part streams from S3 into `COPY <incoming> FROM STDIN (FORMAT text,
   HEADER)`, straight into the typed table; CSV path: the same with `(FORMAT csv, HEADER,
   NULL '\\N')`.
 - JSON path: each part streams into a one-`jsonb`-column table (CSV with control characters as
   quote and delimiter, so every line is one value, untouched), then ONE
-  `INSERT ... SELECT r.* FROM jsonb_populate_record(NULL::<staging>, doc)` parses each row once
+  `INSERT ... SELECT r.* FROM jsonb_populate_record(NULL::<incoming>, doc)` parses each row once
   and casts every field to its column type.
 
 A part is never held in memory: chunks of the S3 object go to the server as they arrive. Each
@@ -34,28 +34,28 @@ from stir.errors import connect_postgres, reaching_postgres
 from stir.serving.gates import add_primary_key
 from stir.serving.manifest import Manifest, PartInfo
 from stir.serving.naming import (
+    incoming_name,
+    incoming_prefix,
     index_name,
     index_role,
-    json_staging_name,
+    json_incoming_name,
     qualified,
     quote_ident,
     quote_literal,
-    staging_name,
-    staging_prefix,
 )
-from stir.serving.s3 import StagingError, head, stream
+from stir.serving.s3 import CheckpointError, head, stream
 from stir.settings import S3Settings
 
 log = logging.getLogger("stir.serving.load")
 
 
 class LoadError(RuntimeError):
-    """Loading a run into its staging table failed; the live table is untouched."""
+    """Loading a run into its incoming table failed; the live table is untouched."""
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    staging: str
+    incoming: str
     rows: int
     bytes: int
     seconds: float
@@ -70,9 +70,9 @@ def describe_pg_error(exc: BaseException) -> str:
     return text
 
 
-async def drop_stale_staging(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
-    """Drop every staging table of `table` (left by a crashed or failed run); their names."""
-    prefix = staging_prefix(table)
+async def drop_stale_incoming(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+    """Drop every incoming table of `table` (left by a crashed or failed run); their names."""
+    prefix = incoming_prefix(table)
     names = await conn.fetch(
         """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, $2) = $3""",
@@ -81,7 +81,7 @@ async def drop_stale_staging(conn: asyncpg.Connection, schema: str, table: str) 
     dropped = [r["relname"] for r in names]
     for name in dropped:
         await conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, name)}")
-        log.info("dropped stale staging table %s.%s", schema, name)
+        log.info("dropped stale incoming table %s.%s", schema, name)
     return dropped
 
 
@@ -130,10 +130,10 @@ def copy_spec(manifest: Manifest) -> CopySpec:
 
 
 def copy_target(decl: ServedTable, manifest: Manifest) -> str:
-    """The table the parts are COPYed into: the staging table, or its jsonb twin for JSON."""
+    """The table the parts are COPYed into: the incoming table, or its jsonb twin for JSON."""
     if manifest.format == "json":
-        return json_staging_name(decl.table, manifest.run_id)
-    return staging_name(decl.table, manifest.run_id)
+        return json_incoming_name(decl.table, manifest.run_id)
+    return incoming_name(decl.table, manifest.run_id)
 
 
 class _Checked:
@@ -150,11 +150,11 @@ class _Checked:
             self.md5.update(chunk)
             yield chunk
         if self.size != self.part.bytes:
-            raise StagingError(
+            raise CheckpointError(
                 f"{self.part.key}: {self.size} bytes read, the manifest says {self.part.bytes}"
             )
         if "-" not in self.part.etag and self.md5.hexdigest() != self.part.etag:
-            raise StagingError(f"{self.part.key}: MD5 differs from the export's ETag")
+            raise CheckpointError(f"{self.part.key}: MD5 differs from the export's ETag")
 
 
 def copied_rows(status: str) -> int:
@@ -179,25 +179,25 @@ async def check_parts_exist(
 
 
 # A served table is written once and then only read until the next version replaces it.
-STAGING_TABLE_OPTIONS = "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
+INCOMING_TABLE_OPTIONS = "WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)"
 
 
-async def create_staging(conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest) -> str:
-    """Drop stale staging tables of the table, create this run's (and its jsonb twin); name."""
+async def create_incoming(conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest) -> str:
+    """Drop stale incoming tables of the table, create this run's (and its jsonb twin); name."""
     schema = decl.schema
-    staging = staging_name(decl.table, manifest.run_id)
-    await drop_stale_staging(conn, schema, decl.table)
+    incoming = incoming_name(decl.table, manifest.run_id)
+    await drop_stale_incoming(conn, schema, decl.table)
     # A served table is written once and then only read until the next version replaces it:
     # autovacuum has nothing to reclaim, and a vacuum of a freshly loaded table running into the
     # swap would hold the swap's lock (and the readers behind it) until it gives way.
     await conn.execute(
-        f"CREATE UNLOGGED TABLE {qualified(schema, staging)} ({column_ddl(manifest)}) "
-        f"{STAGING_TABLE_OPTIONS}"
+        f"CREATE UNLOGGED TABLE {qualified(schema, incoming)} ({column_ddl(manifest)}) "
+        f"{INCOMING_TABLE_OPTIONS}"
     )
     if manifest.format == "json":
-        jtable = json_staging_name(decl.table, manifest.run_id)
+        jtable = json_incoming_name(decl.table, manifest.run_id)
         await conn.execute(f"CREATE UNLOGGED TABLE {qualified(schema, jtable)} (doc jsonb)")
-    return staging
+    return incoming
 
 
 def check_part_rows(decl: ServedTable, part: PartInfo, rows: int) -> None:
@@ -210,17 +210,17 @@ def check_part_rows(decl: ServedTable, part: PartInfo, rows: int) -> None:
 async def populate_from_json(
     conn: asyncpg.Connection, decl: ServedTable, manifest: Manifest
 ) -> int:
-    """ONE `INSERT ... SELECT` parsing each jsonb row into the typed staging table; its rows."""
+    """ONE `INSERT ... SELECT` parsing each jsonb row into the typed incoming table; its rows."""
     schema = decl.schema
-    staging = staging_name(decl.table, manifest.run_id)
-    jtable = json_staging_name(decl.table, manifest.run_id)
+    incoming = incoming_name(decl.table, manifest.run_id)
+    jtable = json_incoming_name(decl.table, manifest.run_id)
     names = ", ".join(quote_ident(c.name) for c in manifest.columns)
     casted = ", ".join(f"r.{quote_ident(c.name)}" for c in manifest.columns)
     try:
         status = await conn.execute(
-            f"INSERT INTO {qualified(schema, staging)} ({names}) SELECT {casted} "
+            f"INSERT INTO {qualified(schema, incoming)} ({names}) SELECT {casted} "
             f"FROM {qualified(schema, jtable)} j, "
-            f"jsonb_populate_record(NULL::{qualified(schema, staging)}, j.doc) r"
+            f"jsonb_populate_record(NULL::{qualified(schema, incoming)}, j.doc) r"
         )
     except asyncpg.PostgresError as exc:
         raise LoadError(f"load {decl.ref}: {describe_pg_error(exc)}") from None
@@ -253,7 +253,7 @@ async def load_parts(
     transfer: str = "stream",
     arriving: AsyncIterator[PartInfo] | None = None,
 ) -> LoadResult:
-    """What both transfers share: create the staging table, COPY every part (`parallel` at a
+    """What both transfers share: create the incoming table, COPY every part (`parallel` at a
     time, each on its own connection) with `copy_part`, check each part's row count, parse the
     JSON path's rows, log; the caller's `copy_part` decides how the bytes get to the server.
 
@@ -263,7 +263,7 @@ async def load_parts(
     schema = decl.schema
     conn = await connect_postgres(dsn)  # PostgreSQL down: an error that names it and where
     try:
-        staging = await create_staging(conn, decl, manifest)
+        incoming = await create_incoming(conn, decl, manifest)
     finally:
         await _close_quietly(conn.close(timeout=10), "connection")
 
@@ -276,7 +276,7 @@ async def load_parts(
         async with semaphore, pool.acquire() as conn:
             try:
                 rows = await copy_part(conn, part, schema, target)
-            except (asyncpg.PostgresError, StagingError) as exc:
+            except (asyncpg.PostgresError, CheckpointError) as exc:
                 raise LoadError(
                     f"load {decl.ref}: part {part.key}: {describe_pg_error(exc)}"
                 ) from None
@@ -313,10 +313,10 @@ async def load_parts(
     size = sum(part.bytes for part in loaded)
     log.info(
         "load %s run %s (%s): %s rows, %s bytes into %s in %.2f s (%s rows/s)",
-        decl.ref, manifest.run_id, transfer, f"{rows:,}", f"{size:,}", staging,
+        decl.ref, manifest.run_id, transfer, f"{rows:,}", f"{size:,}", incoming,
         seconds, f"{rows / seconds:,.0f}" if seconds else "-",
     )  # fmt: skip
-    return LoadResult(staging, rows, size, seconds)
+    return LoadResult(incoming, rows, size, seconds)
 
 
 async def load_run(
@@ -347,17 +347,17 @@ async def load_run(
     )
 
 
-async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) -> float:
+async def finalize(conn: asyncpg.Connection, decl: ServedTable, incoming: str) -> float:
     """SET LOGGED, the primary key on the keys (the keys gate), the declared indexes, ANALYZE;
     seconds taken."""
     started = time.monotonic()
-    target = qualified(decl.schema, staging)
+    target = qualified(decl.schema, incoming)
     await conn.execute(f"ALTER TABLE {target} SET LOGGED")
     if decl.keys:
-        await add_primary_key(conn, decl, staging)
+        await add_primary_key(conn, decl, incoming)
     for spec in decl.indexes:
         role = index_role(list(spec.columns), unique=spec.unique, method=spec.using)
-        name = index_name(staging, role)
+        name = index_name(incoming, role)
         cols = ", ".join(quote_ident(c) for c in spec.columns)
         unique = "UNIQUE " if spec.unique else ""
         await conn.execute(
@@ -367,6 +367,6 @@ async def finalize(conn: asyncpg.Connection, decl: ServedTable, staging: str) ->
     seconds = time.monotonic() - started
     log.info(
         "finalize %s: logged, keyed, %d indexes, analyzed in %.2f s",
-        staging, len(decl.indexes), seconds,
+        incoming, len(decl.indexes), seconds,
     )  # fmt: skip
     return seconds

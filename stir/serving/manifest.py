@@ -28,7 +28,7 @@ class PartInfo:
 
 @dataclass(frozen=True)
 class Manifest:
-    table: str
+    table: str  # the bare PostgreSQL table name; its schema is `extra["schema"]`
     model: str
     run_id: str
     format: str

@@ -1,7 +1,12 @@
-"""Names in PostgreSQL and S3: identifier quoting, run ids, staging/backup/index names.
+"""Names in PostgreSQL and S3: identifier quoting, run ids, incoming/backup/index names, S3 keys.
 
-PostgreSQL truncates identifiers at 63 bytes; every generated name is fitted to that limit with a
-hash of the full name, so two long names never collide by truncation.
+A run loads into its *incoming* table, `<table>__stir_<run_id>` in the served table's schema,
+until the swap makes it the live table. PostgreSQL truncates identifiers at 63 bytes; every
+generated name is fitted to that limit with a hash of the full name, so two long names never
+collide by truncation.
+
+A run's S3 *checkpoint* (its parts and manifest) lives under `<prefix>/<schema>/<table>/<run_id>/`:
+the schema is part of the key, so `a.x` and `b.x` never share (or prune) each other's runs.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import UTC, datetime
 
 MAX_IDENTIFIER = 63
 RUN_ID_RE = re.compile(r"^[0-9a-z][0-9a-z_]{0,31}$")
-STAGING_MARK = "__stir_"
+INCOMING_MARK = "__stir_"
 BACKUP_SUFFIX = "_old_bkp"
 _RUN_ID_LEN = 25  # YYYYMMDDHHMMSSffffff_xxxx
 
@@ -58,20 +63,20 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def staging_prefix(table: str) -> str:
-    """What every staging table of `table` starts with (stale ones are found by it)."""
-    budget = MAX_IDENTIFIER - len(STAGING_MARK) - _RUN_ID_LEN - 2
+def incoming_prefix(table: str) -> str:
+    """What every incoming table of `table` starts with (stale ones are found by it)."""
+    budget = MAX_IDENTIFIER - len(INCOMING_MARK) - _RUN_ID_LEN - 2
     base = table if len(table.encode()) <= budget else f"{table[: budget - 9]}_{_digest(table)}"
-    return base + STAGING_MARK
+    return base + INCOMING_MARK
 
 
-def staging_name(table: str, run_id: str) -> str:
-    return fit(staging_prefix(table) + check_run_id(run_id))
+def incoming_name(table: str, run_id: str) -> str:
+    return fit(incoming_prefix(table) + check_run_id(run_id))
 
 
-def json_staging_name(table: str, run_id: str) -> str:
+def json_incoming_name(table: str, run_id: str) -> str:
     """The one-jsonb-column table the JSON path copies into."""
-    return fit(staging_prefix(table) + check_run_id(run_id) + "_j")
+    return fit(incoming_prefix(table) + check_run_id(run_id) + "_j")
 
 
 def backup_name(table: str) -> str:
@@ -93,12 +98,21 @@ def index_role(
     return "_".join(parts) + ("_key" if unique else "_idx")
 
 
-def s3_run_prefix(prefix: str, table: str, run_id: str) -> str:
-    """`<prefix>/<table>/<run_id>/` (no leading slash)."""
-    parts = [p for p in (prefix.strip("/"), table, check_run_id(run_id)) if p]
-    return "/".join(parts) + "/"
+def _key_component(name: str, what: str) -> str:
+    """`name` as one component of an S3 key: a `/` in it would make two tables share a prefix
+    (`a/b`.`c` and `a`.`b/c`), so it is refused rather than escaped."""
+    if not name or "/" in name:
+        raise ValueError(f"invalid {what} {name!r} for an S3 key: it must be non-empty, no '/'")
+    return name
 
 
-def s3_table_prefix(prefix: str, table: str) -> str:
-    parts = [p for p in (prefix.strip("/"), table) if p]
-    return "/".join(parts) + "/"
+def s3_table_prefix(prefix: str, schema: str, table: str) -> str:
+    """`<prefix>/<schema>/<table>/` (no leading slash): every run of `schema.table`."""
+    names = [_key_component(schema, "schema"), _key_component(table, "table")]
+    head = prefix.strip("/")
+    return "/".join([head, *names] if head else names) + "/"
+
+
+def s3_run_prefix(prefix: str, schema: str, table: str, run_id: str) -> str:
+    """`<prefix>/<schema>/<table>/<run_id>/` (no leading slash): one run's checkpoint."""
+    return s3_table_prefix(prefix, schema, table) + check_run_id(run_id) + "/"

@@ -1,4 +1,5 @@
-"""The S3 staging area through aiobotocore: objects are streamed, never read whole."""
+"""S3, where each run's checkpoint lives, through aiobotocore: objects are streamed, never read
+whole."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from stir.settings import S3Settings
 CHUNK = 1 << 20
 
 
-class StagingError(RuntimeError):
+class CheckpointError(RuntimeError):
     """The S3 checkpoint of a run is missing or incomplete."""
 
 
@@ -68,7 +69,7 @@ async def stream(client: Any, bucket: str, key: str) -> AsyncIterator[bytes]:
     try:
         response = await client.get_object(Bucket=bucket, Key=key)
     except client.exceptions.NoSuchKey:
-        raise StagingError(f"s3://{bucket}/{key} is missing") from None
+        raise CheckpointError(f"s3://{bucket}/{key} is missing") from None
     async with response["Body"] as body:
         async for chunk in body.iter_chunks(CHUNK):
             yield chunk

@@ -3,10 +3,10 @@
 For every part of the run's manifest, the real OpenSSH client (run as a subprocess) logs
 in to the PostgreSQL host and runs a POSIX `sh` script that downloads the
 part from S3 with `curl` and a short-lived presigned GET URL into
-`<remote_dir>/<table>/<run_id>/`, checks its size (and its MD5 against the manifest's ETag when
-the object was uploaded in one piece), then asyncpg runs `COPY <target> (cols) FROM '<file>'`:
-PostgreSQL reads the file itself, so the bytes never pass through this process. The remote run
-directory is removed at the end, also when anything failed.
+`<remote_dir>/<schema>/<table>/<run_id>/`, checks its size (and its MD5 against the manifest's
+ETag when the object was uploaded in one piece), then asyncpg runs
+`COPY <target> (cols) FROM '<file>'`: PostgreSQL reads the file itself, so the bytes never pass
+through this process. The remote run directory is removed at the end, also when anything failed.
 
 Secrets: the S3 keys never leave this process; the host gets one presigned URL per part, valid for
 `STIR_SSH_URL_EXPIRES` seconds, which travels on the SSH channel's stdin into `curl --config -`,
@@ -48,7 +48,7 @@ from stir.serving.load import (
     load_parts,
 )
 from stir.serving.manifest import Manifest, PartInfo
-from stir.serving.naming import qualified, quote_ident, quote_literal
+from stir.serving.naming import check_run_id, qualified, quote_ident, quote_literal
 from stir.settings import S3Settings, SshSettings
 
 log = logging.getLogger("stir.serving.ssh")
@@ -134,23 +134,27 @@ class SshTarget:
 
 @dataclass(frozen=True)
 class RemotePaths:
-    """`<remote_dir>/<table>/<run_id>/<part file>` on the PostgreSQL host."""
+    """`<remote_dir>/<schema>/<table>/<run_id>/<part file>` on the PostgreSQL host: the same
+    layout as the run's S3 checkpoint, so `a.x` and `b.x` never share (or remove) a directory."""
 
     table_dir: str
     run_dir: str
 
     @classmethod
-    def of(cls, remote_dir: str, table: str, run_id: str) -> RemotePaths:
-        # The table name becomes a path component: anything that could climb out of remote_dir
-        # (`..`, `/`) or is merely odd gets a stable hashed name instead.
-        name = table if _SAFE_NAME.match(table) and set(table) != {"."} else _hashed(table)
-        table_dir = f"{remote_dir.rstrip('/')}/{name}"
-        return cls(table_dir, f"{table_dir}/{run_id}")
+    def of(cls, remote_dir: str, schema: str, table: str, run_id: str) -> RemotePaths:
+        table_dir = f"{remote_dir.rstrip('/')}/{_path_component(schema)}/{_path_component(table)}"
+        return cls(table_dir, f"{table_dir}/{check_run_id(run_id)}")
 
     def file(self, part: PartInfo) -> str:
         base = part.key.rsplit("/", 1)[-1]
         name = base if _SAFE_NAME.match(base) else _hashed(base)
         return f"{self.run_dir}/{name}"
+
+
+def _path_component(name: str) -> str:
+    """`name` as one directory name: anything that could climb out of remote_dir (`..`, `/`) or
+    is merely odd gets a stable hashed name instead."""
+    return name if _SAFE_NAME.match(name) and set(name) != {"."} else _hashed(name)
 
 
 def _hashed(name: str) -> str:
@@ -360,7 +364,7 @@ async def load_run_over_ssh(
     *,
     parallel: int = 2,
 ) -> LoadResult:
-    """The `ssh` transfer of a run into its staging table; the remote files are always removed."""
+    """The `ssh` transfer of a run into its incoming table; the remote files are always removed."""
     target = SshTarget.from_settings(ssh, dsn)
     run_id = manifest.run_id
     ctx = _Context(
@@ -374,10 +378,10 @@ async def load_run_over_ssh(
         await conn.close()
     await check_parts_exist(client, s3, decl, manifest)
 
-    paths = RemotePaths.of(target.remote_dir, decl.table, run_id)
+    paths = RemotePaths.of(target.remote_dir, decl.schema, decl.table, run_id)
     q = shlex.quote
     # Leftovers of earlier runs of this table go first (one sync of a table at a time, as for
-    # the staging tables); this first login also fails fast on host key, auth or network.
+    # the incoming tables); this first login also fails fast on host key, auth or network.
     prepared = await run_remote(
         target,
         f"umask 022\nrm -rf -- {q(paths.table_dir)} && mkdir -p -- {q(paths.run_dir)} || "
@@ -434,6 +438,8 @@ async def load_run_over_ssh(
             dsn, decl, manifest, copy_part, parallel=parallel, transfer=f"ssh {target.where}"
         )
     finally:
+        # The schema's directory stays: another table of the schema may be creating its own
+        # run directory in it right now.
         cleaned = await run_remote(
             target,
             f"rm -rf -- {q(paths.run_dir)}; rmdir -- {q(paths.table_dir)} 2>/dev/null; exit 0",

@@ -21,9 +21,10 @@ from stir.serving.enrich import enrich
 from stir.serving.export import ExportResult, export_table, load_manifest
 from stir.serving.freshness import stamp
 from stir.serving.gates import GateReport, run_gates
-from stir.serving.load import LoadResult, drop_stale_staging, finalize, load_run
+from stir.serving.load import LoadResult, drop_stale_incoming, finalize, load_run
 from stir.serving.manifest import Manifest, PartInfo
-from stir.serving.s3 import StagingError, head, s3_client
+from stir.serving.naming import s3_run_prefix
+from stir.serving.s3 import CheckpointError, head, s3_client
 from stir.serving.ssh import load_run_over_ssh
 from stir.serving.swap import SwapResult, rollback, swap
 from stir.settings import Settings
@@ -40,12 +41,12 @@ async def export_to_s3(
 async def export_and_load(
     decl: ServedTable, run_id: str, settings: Settings, parallel: int = 2
 ) -> tuple[ExportResult, LoadResult | None]:
-    """The stream transfer of a fresh export, overlapped: each part is loaded into the staging
+    """The stream transfer of a fresh export, overlapped: each part is loaded into the incoming
     table as soon as ClickHouse has written it to S3, while later parts are still exported.
 
     Returns `(export, None)` when the run's export already existed (a retry from S3): the caller
     loads it as usual. A failed load cancels the export; a failed export fails the step after the
-    parts already in S3 are loaded (the caller drops the staging table either way).
+    parts already in S3 are loaded (the caller drops the incoming table either way).
     """
     s3 = settings.s3
     parts: asyncio.Queue[PartInfo | None] = asyncio.Queue()
@@ -91,33 +92,34 @@ async def export_and_load(
         return await exporting, loaded
 
 
-async def check_staging(table: str, run_id: str, settings: Settings) -> Manifest:
+async def check_checkpoint(decl: ServedTable, run_id: str, settings: Settings) -> Manifest:
     """The run's S3 checkpoint is whole: its manifest exists and every part is there with the
     size the export recorded; so a broken checkpoint fails before anything is loaded."""
     s3 = settings.s3
     async with s3_client(s3) as client:
-        manifest = await load_manifest(client, s3, table, run_id)
+        manifest = await load_manifest(client, s3, decl.schema, decl.table, run_id)
         if manifest is None:
-            raise StagingError(
-                f"run {run_id} of {table} has no manifest in s3://{s3.bucket}/{s3.prefix}: "
+            prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
+            raise CheckpointError(
+                f"run {run_id} of {decl.ref} has no manifest in s3://{s3.bucket}/{prefix}: "
                 "its export did not finish; export again with a new run"
             )
         for part in manifest.parts:
             meta = await head(client, s3.bucket, part.key)
             if meta is None:
-                raise StagingError(
-                    f"run {run_id} of {table}: part {part.key} is missing; export the table "
+                raise CheckpointError(
+                    f"run {run_id} of {decl.ref}: part {part.key} is missing; export the table "
                     "again with a new run"
                 )
             if int(meta["ContentLength"]) != part.bytes:
-                raise StagingError(
-                    f"run {run_id} of {table}: part {part.key} has {meta['ContentLength']} "
+                raise CheckpointError(
+                    f"run {run_id} of {decl.ref}: part {part.key} has {meta['ContentLength']} "
                     f"bytes, the manifest says {part.bytes}"
                 )
     return manifest
 
 
-async def load_staging(
+async def load_incoming(
     decl: ServedTable, manifest: Manifest, settings: Settings, parallel: int = 2
 ) -> LoadResult:
     """The stream transfer of an exported run: S3 → COPY FROM STDIN, part by part."""
@@ -128,7 +130,7 @@ async def load_staging(
         )  # fmt: skip
 
 
-async def load_staging_ssh(
+async def load_incoming_ssh(
     decl: ServedTable, manifest: Manifest, settings: Settings, parallel: int = 2
 ) -> LoadResult:
     """The ssh transfer: the PostgreSQL host fetches each part (presigned URL, over SSH) and
@@ -140,63 +142,67 @@ async def load_staging_ssh(
         )  # fmt: skip
 
 
-async def enrich_staging(
-    decl: ServedTable, manifest: Manifest, staging: str, rows: int, settings: Settings
+async def enrich_incoming(
+    decl: ServedTable, manifest: Manifest, incoming: str, rows: int, settings: Settings
 ) -> float:
-    """LEFT JOIN the declared operational tables into the staged rows; returns the seconds."""
+    """LEFT JOIN the declared operational tables into the incoming table; returns the seconds."""
     async with postgres(settings) as conn:
-        return await enrich(conn, decl, manifest, staging, rows)
+        return await enrich(conn, decl, manifest, incoming, rows)
 
 
 async def check_gates(
     decl: ServedTable,
     manifest: Manifest,
-    staging: str,
+    incoming: str,
     settings: Settings,
     loaded_rows: int | None = None,
 ) -> GateReport:
-    """The staged version against the manifest and the live table (see `stir.serving.gates`)."""
+    """The incoming table against the manifest and the live table (see `stir.serving.gates`)."""
     async with postgres(settings) as conn:
-        return await run_gates(conn, decl, manifest, staging, loaded_rows)
+        return await run_gates(conn, decl, manifest, incoming, loaded_rows)
 
 
-async def finalize_staging(
-    decl: ServedTable, staging: str, settings: Settings, manifest: Manifest | None = None
+async def finalize_incoming(
+    decl: ServedTable, incoming: str, settings: Settings, manifest: Manifest | None = None
 ) -> float:
     """SET LOGGED, primary key, declared indexes, ANALYZE, and the run's stamp (for freshness);
     returns the seconds taken."""
     async with postgres(settings) as conn:
-        seconds = await finalize(conn, decl, staging)
+        seconds = await finalize(conn, decl, incoming)
         if manifest is not None:
-            await stamp(conn, decl.schema, staging, manifest)
+            await stamp(conn, decl.schema, incoming, manifest)
         return seconds
 
 
 async def swap_in(
     decl: ServedTable,
-    staging: str,
+    incoming: str,
     settings: Settings,
     lock_timeout_ms: int = 2000,
     attempts: int = 5,
 ) -> SwapResult:
-    """The atomic swap of the staged table into place (see `stir.serving.swap`)."""
+    """The atomic swap of the incoming table into place (see `stir.serving.swap`)."""
     async with postgres(settings) as conn:
         return await swap(
-            conn, decl.schema, decl.table, staging,
+            conn, decl.schema, decl.table, incoming,
             lock_timeout_ms=lock_timeout_ms, attempts=attempts,
         )  # fmt: skip
 
 
-async def drop_staging(table: str, schema: str, settings: Settings) -> list[str]:
-    """Drop every staging table a run of `schema.table` left behind."""
+async def drop_incoming(table: str, schema: str, settings: Settings) -> list[str]:
+    """Drop every incoming table a run of `schema.table` left behind."""
     async with postgres(settings) as conn:
-        return await drop_stale_staging(conn, schema, table)
+        return await drop_stale_incoming(conn, schema, table)
 
 
-async def prune_s3(table: str, keep: int, current: str | None, settings: Settings) -> list[str]:
-    """Remove all but the newest `keep` S3 runs of `table` (never `current`)."""
+async def prune_s3(
+    decl: ServedTable, keep: int, current: str | None, settings: Settings
+) -> list[str]:
+    """Remove all but the newest `keep` S3 checkpoints of the table (never `current`)."""
     async with s3_client(settings.s3) as client:
-        return await prune_runs(client, settings.s3, table, keep=keep, current=current)
+        return await prune_runs(
+            client, settings.s3, decl.schema, decl.table, keep=keep, current=current
+        )
 
 
 async def rollback_table(

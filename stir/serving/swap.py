@@ -1,18 +1,26 @@
-"""The atomic swap: the staged table becomes the live one in one short transaction.
+"""The atomic swap: the incoming table becomes the live one in one short transaction.
 
-Protocol (one transaction, `lock_timeout` short, retried a bounded number of times):
+Each attempt is one transaction with a short `lock_timeout`; an attempt that cannot get its locks
+in time (or is chosen as a deadlock victim) is rolled back and retried with backoff, a bounded
+number of times (`SwapError` after the last: the live table is unchanged).
 
-1. `LOCK TABLE <views on t>, <t> IN ACCESS EXCLUSIVE MODE`, views first, as readers of a view
-   take them (waiting at most `lock_timeout`; readers then wait behind us for milliseconds);
-2. capture the views that depend on `<t>` (recursively), their definitions (`pg_get_viewdef`
-   with an empty search path, so every name is schema-qualified), options, owners and grants,
-   and `<t>`'s owner and grants; drop those views;
-3. drop `<t>_old_bkp`; rename `<t>` → `<t>_old_bkp` and the staged table → `<t>`, renaming every
-   index after its table (`<table>_pkey`, `<table>_<cols>_idx`: index names are unique per schema);
-4. give the new `<t>` the old one's owner and grants; recreate the views (they bind to a table's
-   identity, so they must be re-created against the new table) with their owners and grants.
+1. Plan, before any lock, from the catalogs: the views that depend on `<t>` (recursively), with
+   their definitions (`pg_get_viewdef` with an empty search path, so every name is
+   schema-qualified), options, owners and grants; `<t>`'s owner and grants; and the statements:
+   drop those views; rename the previous `<t>_old_bkp` aside to a discard name (dropping a big
+   table under the lock would hold readers for its whole unlink); rename `<t>` → `<t>_old_bkp`
+   and the incoming table → `<t>`, renaming every index after its table (`<table>_pkey`,
+   `<table>_<cols>_idx`: index names are unique per schema); give the new `<t>` the old one's
+   owner and grants; re-create the views (they bind to a table's identity) with theirs.
+2. `LOCK TABLE <views on t>, <t> IN ACCESS EXCLUSIVE MODE`, views first, in the order readers take
+   them (a reader locks the view, then what it reads; the other order deadlocks).
+3. Under the lock: re-read the dependent views, and re-plan only if they changed meanwhile; then
+   run the plan as ONE batch of DDL and commit. Readers wait milliseconds.
+4. After the commit, drop the discarded old backup (a failure there is only logged: its name has
+   the incoming prefix, so the table's next sync drops it).
 
-`rollback` exchanges `<t>` and `<t>_old_bkp` the same way.
+With no live `<t>` yet, the incoming table is just renamed. `rollback` exchanges `<t>` and
+`<t>_old_bkp` the same way, through a parked name.
 """
 
 from __future__ import annotations
@@ -28,11 +36,11 @@ import asyncpg
 from stir.serving.naming import (
     backup_name,
     fit,
+    incoming_prefix,
     index_name,
     index_role,
     qualified,
     quote_ident,
-    staging_prefix,
 )
 
 log = logging.getLogger("stir.serving.swap")
@@ -46,7 +54,7 @@ class SwapError(RuntimeError):
 
 @dataclass(frozen=True)
 class SwapResult:
-    table: str
+    ref: str  # the swapped table as schema.table
     backup: str | None
     attempts: int
     seconds: float
@@ -206,7 +214,7 @@ async def _plan(conn: asyncpg.Connection, schema: str, table: str, incoming: str
     statements = [f"DROP VIEW {qualified(v.schema, v.name)}" for v in reversed(views)]
     discard = None
     if incoming == backup:  # rollback: exchange the two, through a parked name
-        parked = fit(staging_prefix(table) + "rollback")
+        parked = fit(incoming_prefix(table) + "rollback")
         statements += await _rename_table_sql(conn, schema, table, parked)
         statements += await _rename_table_sql(conn, schema, backup, table)
         # After the first rename, the parked table's indexes are named after `parked`.
@@ -222,7 +230,7 @@ async def _plan(conn: asyncpg.Connection, schema: str, table: str, incoming: str
         if await _exists(conn, schema, backup):
             # Dropping a big table inside the lock would hold readers back for its whole unlink:
             # rename it aside (instant) and drop it after the commit.
-            discard = fit(staging_prefix(table) + "discard")
+            discard = fit(incoming_prefix(table) + "discard")
             statements.append(f"DROP TABLE IF EXISTS {qualified(schema, discard)}")  # a crash's
             statements += await _rename_table_sql(conn, schema, backup, discard)
         statements += await _rename_table_sql(conn, schema, table, backup)
@@ -313,11 +321,11 @@ async def _run(
 
 
 async def swap(
-    conn: asyncpg.Connection, schema: str, table: str, staging: str, *,
+    conn: asyncpg.Connection, schema: str, table: str, incoming: str, *,
     lock_timeout_ms: int = 2000, attempts: int = 5, backoff: float = 0.5,
 ) -> SwapResult:  # fmt: skip
-    """Make `staging` the live `table`; the previous one is kept as `<table>_old_bkp`."""
-    return await _run(conn, schema, table, staging, "swap", lock_timeout_ms, attempts, backoff)
+    """Make `incoming` the live `table`; the previous one is kept as `<table>_old_bkp`."""
+    return await _run(conn, schema, table, incoming, "swap", lock_timeout_ms, attempts, backoff)
 
 
 async def rollback(

@@ -6,13 +6,13 @@ calls it directly (scripts, tests, the CLI) or, in a flow run, as its Prefect ta
 
 
 export (skipped when the run's manifest already exists) → check the S3 checkpoint → load into an
-UNLOGGED staging table → enrichment joins (when declared) → gates → SET LOGGED, keys, indexes,
+UNLOGGED incoming table → enrichment joins (when declared) → gates → SET LOGGED, keys, indexes,
 ANALYZE → atomic swap → prune old S3 runs. Any failure before the swap leaves the live table
-untouched and drops the staging table; the S3 run stays, so `sync_table(decl, run_id=<the failed
-run>)` retries without re-querying ClickHouse.
+untouched and drops the incoming table; the run's S3 checkpoint stays, so `sync_table(decl,
+run_id=<the failed run>)` retries without re-querying ClickHouse.
 
 The load's transfer is the table's `meta.serve.transfer`, else `STIR_SYNC_TRANSFER`: `stream`
-(`load-staging`: S3 → COPY FROM STDIN through asyncpg) or `ssh` (`load-staging-ssh`: the
+(`load-incoming`: S3 → COPY FROM STDIN through asyncpg) or `ssh` (`load-incoming-ssh`: the
 PostgreSQL host fetches each part over SSH and PostgreSQL COPYs it from the file).
 """
 
@@ -29,15 +29,15 @@ from stir.locks import process_label, table_lock
 from stir.serving.gates import GateReport
 from stir.serving.naming import check_run_id, new_run_id
 from stir.serving.steps import (
+    check_checkpoint,
     check_gates,
-    check_staging,
-    drop_staging,
-    enrich_staging,
+    drop_incoming,
+    enrich_incoming,
     export_and_load,
     export_to_s3,
-    finalize_staging,
-    load_staging,
-    load_staging_ssh,
+    finalize_incoming,
+    load_incoming,
+    load_incoming_ssh,
     prune_s3,
     swap_in,
 )
@@ -66,7 +66,7 @@ class PhaseStats:
 
 @dataclass(frozen=True)
 class SyncSummary:
-    table: str
+    ref: str  # the served table as schema.table
     run_id: str
     rows: int
     bytes: int
@@ -100,7 +100,7 @@ async def sync_table(
 
     Holds the table's lock (named after `holder`) throughout: a second sync of the same table
     (another tier, the `sync-table` deployment, a rollback) waits for this one instead of
-    dropping its staging.
+    dropping its incoming table.
     """
     settings = settings if settings is not None else get_settings()
     dsn = settings.postgres.effective_dsn()
@@ -132,14 +132,15 @@ async def _sync_table(
         else:
             exported = await run_step(export_to_s3, decl, run_id, settings, parallel)
         manifest = exported.manifest
-        if manifest.table != decl.table:
-            raise ValueError(f"run {run_id} is an export of {manifest.table}, not {decl.table}")
+        exported_ref = f"{manifest.extra.get('schema')}.{manifest.table}"
+        if exported_ref != decl.ref:
+            raise ValueError(f"run {run_id} is an export of {exported_ref}, not {decl.ref}")
         phases.append(PhaseStats("export", manifest.rows, manifest.bytes, exported.seconds))
         if loaded is None:  # a retry from S3, or the ssh transfer: check the run, then load it
             t0 = time.monotonic()
-            await run_step(check_staging, decl.table, run_id, settings)
+            await run_step(check_checkpoint, decl, run_id, settings)
             phases.append(PhaseStats("check", len(manifest.parts), 0, time.monotonic() - t0))
-            load_step = load_staging_ssh if transfer == "ssh" else load_staging
+            load_step = load_incoming_ssh if transfer == "ssh" else load_incoming
             loaded = await run_step(load_step, decl, manifest, settings, parallel)
             detail = transfer
         else:
@@ -147,35 +148,35 @@ async def _sync_table(
         phases.append(PhaseStats("load", loaded.rows, loaded.bytes, loaded.seconds, detail))
         if decl.enrich:
             seconds = await run_step(
-                enrich_staging, decl, manifest, loaded.staging, loaded.rows, settings
+                enrich_incoming, decl, manifest, loaded.incoming, loaded.rows, settings
             )
             phases.append(PhaseStats("enrich", loaded.rows, 0, seconds))
         t0 = time.monotonic()
-        report = await run_step(check_gates, decl, manifest, loaded.staging, settings, loaded.rows)
+        report = await run_step(check_gates, decl, manifest, loaded.incoming, settings, loaded.rows)
         phases.append(PhaseStats("gates", report.rows, 0, time.monotonic() - t0))
         # The keys gate is the primary key's build, in finalize.
-        seconds = await run_step(finalize_staging, decl, loaded.staging, settings, manifest)
+        seconds = await run_step(finalize_incoming, decl, loaded.incoming, settings, manifest)
         phases.append(PhaseStats("finalize", loaded.rows, 0, seconds))
         if decl.keys:
             report = replace(report, passed=(*report.passed, "keys"))
         swapped = await run_step(
-            swap_in, decl, loaded.staging, settings, lock_timeout_ms, swap_attempts
+            swap_in, decl, loaded.incoming, settings, lock_timeout_ms, swap_attempts
         )
         phases.append(PhaseStats("swap", loaded.rows, 0, swapped.seconds))
     except BaseException:
         try:
-            await run_step(drop_staging, decl.table, decl.schema, settings)
+            await run_step(drop_incoming, decl.table, decl.schema, settings)
         except Exception:  # the next run drops it; the original error matters more
-            log.exception("could not drop the staging table of %s", decl.ref)
+            log.exception("could not drop the incoming table of %s", decl.ref)
         raise
 
     try:  # the table is already swapped in: an S3 hiccup here must not fail the sync
-        pruned = await run_step(prune_s3, decl.table, keep_runs, run_id, settings)
+        pruned = await run_step(prune_s3, decl, keep_runs, run_id, settings)
     except Exception:
         log.warning("could not prune old S3 runs of %s", decl.ref, exc_info=True)
         pruned = []
     summary = SyncSummary(
-        table=decl.ref,
+        ref=decl.ref,
         run_id=run_id,
         rows=loaded.rows,
         bytes=manifest.bytes,

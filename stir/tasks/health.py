@@ -81,8 +81,8 @@ def _conditions(
     breached = {}
     for item in freshness:
         if item.state == "STALE":
-            breached[f"freshness:{item.table}"] = (
-                f"`{item.table}` ({item.tier} tier) was last synced {item.age_text} ago; "
+            breached[f"freshness:{item.ref}"] = (
+                f"`{item.ref}` ({item.tier} tier) was last synced {item.age_text} ago; "
                 f"its SLA is {item.sla}. Run `stir run {item.tier}` or look at that tier's runs."
             )
     for source in scrapes:

@@ -25,30 +25,32 @@ export_to_s3 = task(name="export-to-s3", task_run_name="export {decl.table} ({ru
 export_and_load = task(
     name="export-and-load", task_run_name="export and load {decl.table} ({run_id})"
 )(steps.export_and_load)
-check_staging = task(name="check-staging", task_run_name="check S3 run {run_id} of {table}")(
-    steps.check_staging
+check_checkpoint = task(
+    name="check-checkpoint", task_run_name="check S3 checkpoint {run_id} of {decl.ref}"
+)(steps.check_checkpoint)
+load_incoming = task(name="load-incoming", task_run_name="load {decl.table}")(steps.load_incoming)
+load_incoming_ssh = task(name="load-incoming-ssh", task_run_name="load {decl.table} over ssh")(
+    steps.load_incoming_ssh
 )
-load_staging = task(name="load-staging", task_run_name="load {decl.table}")(steps.load_staging)
-load_staging_ssh = task(name="load-staging-ssh", task_run_name="load {decl.table} over ssh")(
-    steps.load_staging_ssh
+enrich_incoming = task(name="enrich-incoming", task_run_name="enrich {incoming}")(
+    steps.enrich_incoming
 )
-enrich_staging = task(name="enrich-staging", task_run_name="enrich {staging}")(steps.enrich_staging)
 check_gates = task(name="check-gates", task_run_name="gates {decl.table}")(steps.check_gates)
-finalize_staging = task(name="finalize-staging", task_run_name="index {staging}")(
-    steps.finalize_staging
+finalize_incoming = task(name="finalize-incoming", task_run_name="index {incoming}")(
+    steps.finalize_incoming
 )
 swap_in = task(name="swap-in", task_run_name="swap {decl.table}")(steps.swap_in)
-drop_staging = task(name="drop-staging", task_run_name="drop staging of {table}")(
-    steps.drop_staging
+drop_incoming = task(name="drop-incoming", task_run_name="drop incoming tables of {table}")(
+    steps.drop_incoming
 )
-prune_s3 = task(name="prune-s3", task_run_name="prune S3 runs of {table}")(steps.prune_s3)
+prune_s3 = task(name="prune-s3", task_run_name="prune S3 checkpoints of {decl.ref}")(steps.prune_s3)
 rollback_table = task(name="rollback", task_run_name="rollback {table}")(steps.rollback_table)
 
 _TASK_OF_STEP = {
     t.fn: t
     for t in (
-        export_to_s3, export_and_load, check_staging, load_staging, load_staging_ssh,
-        enrich_staging, check_gates, finalize_staging, swap_in, drop_staging, prune_s3,
+        export_to_s3, export_and_load, check_checkpoint, load_incoming, load_incoming_ssh,
+        enrich_incoming, check_gates, finalize_incoming, swap_in, drop_incoming, prune_s3,
     )
 }  # fmt: skip
 
