@@ -40,8 +40,8 @@ CORE_MARTS = {
     "mart_instagram_account_grades",
 }
 GRADED_METRICS = 19
-# The core tier's build as its flow runs it (deployments/tiers.py).
-CORE_TIER = tuple(get_tier("core").dbt_build_args[1:])
+# The core tier's build as its flow runs it (stir/domain/tiers.py).
+CORE_TIER = tuple(get_tier("core").dbt_build_args)
 TIERS = {
     "monitoring",
     "core",
@@ -209,7 +209,7 @@ def test_tag_core_builds_exactly_the_core_models(dbt: Dbt) -> None:
     core = dbt.ls("tag:core")
     assert core >= CORE_MARTS
     assert not core & dbt.ls("path:models/staging")
-    result = dbt("build", "--select", "tag:core", "--indirect-selection", "cautious")
+    result = dbt(*CORE_TIER)
     assert result.returncode == 0, result.stdout[-4000:]
     results = dbt.run_results()
     assert built_models(results) == core
@@ -286,7 +286,7 @@ def test_incremental_post_facts_stay_exact_after_an_increment(
 ) -> None:
     before = ch.command(f"SELECT count() FROM {SCHEMA}_intermediate.int_instagram__post_metrics")
     asyncio.run(Seeder(settings).increment())
-    result = dbt("build", *CORE_TIER)
+    result = dbt(*CORE_TIER)
     assert result.returncode == 0, result.stdout[-4000:]
     after = ch.command(f"SELECT count() FROM {SCHEMA}_intermediate.int_instagram__post_metrics")
     assert after > before  # appended, not rebuilt
@@ -308,7 +308,7 @@ def test_incremental_post_facts_rebuild_when_the_source_is_replaced(
     # A base seed rewrites the raw history (as a restore would): the newest raw row is now older
     # than the facts' watermark, and the next run must rebuild instead of keeping stale posts.
     asyncio.run(Seeder(settings).seed("xs", SEED + 1))
-    result = dbt("build", *CORE_TIER)
+    result = dbt(*CORE_TIER)
     assert result.returncode == 0, result.stdout[-4000:]
     assert "rebuilding it" in result.stdout
     facts = ch.command(
