@@ -6,7 +6,7 @@ Stir deployed the way its users run it (issue 12): `stir stack up` (in a tempora
 directory, on free ports, apart from a developer's own stack), `stir seed --scale xs`, a Prefect
 server of its own (`prefect server start`, SQLite), `stir deploy`, and `--workers` process workers
 (`prefect worker start --pool stir`). A first full run builds every table: each tier once, in
-dependency order. Then the soak replays each tier's cron schedule (deployments/tiers.py) on a
+dependency order. Then the soak replays each tier's cron schedule (stir/domain/tiers.py) on a
 simulated clock, `--factor` times faster than real time (30: one scheduled minute every 2 s),
 for `--minutes` of wall time: at each due time it creates, at once, the flow runs of every tier
 that comes due then — what Prefect's scheduler does at that minute (the deployments' own
@@ -59,7 +59,7 @@ from stir.domain.tiers import TIERS, TIME_ZONE, WindowRole
 from tests.prefect_platform import PrefectPlatform, RunOutcome, clean_env
 
 SCALE = "xs"
-HOLDING = "holding the batch window"  # flows/batch_window.py logs it once the holder has it
+HOLDING = "holding the batch window"  # stir/flows/batch_window.py logs it once the holder has it
 COLUMNS = ("Completed", "Skipped", "Cancelled", "Failed", "Crashed", "unfinished")
 
 

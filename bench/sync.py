@@ -43,7 +43,7 @@ from seed import start_servers
 from ssh_server import LoopbackSshServer
 
 from stir.clickhouse import ClickHouse
-from stir.serving import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.export import describe
 from stir.serving.sync import sync_table
 from stir.serving.types import EXPORT_SETTINGS, export_expression

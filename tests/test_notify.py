@@ -29,8 +29,8 @@ from pydantic import SecretStr
 from stir.clickhouse import ClickHouse, ClickHouseError, ClickHouseUnavailable
 from stir.connections import postgres
 from stir.deployments.alerts import ensure_crash_alerts, remove_crash_alerts
+from stir.domain.declaration import ServedTable
 from stir.errors import ServiceUnavailable
-from stir.serving import ServedTable
 from stir.settings import PostgresSettings, Settings, SlackSettings, get_settings
 from stir.tasks.notify import (
     CRASH_AUTOMATION,

@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stir.domain.declaration import Enrichment, served_tables
-from stir.serving import DeclarationError, Gates, IndexSpec, ServedTable
+from stir.domain.declaration import (
+    DeclarationError,
+    Enrichment,
+    Gates,
+    IndexSpec,
+    ServedTable,
+    served_tables,
+)
 from stir.serving.naming import (
     backup_name,
     fit,

@@ -14,7 +14,7 @@ import pytest
 from conftest import ClickHouseServer, PostgresService, S3Service, s3_boto, settings_for_servers
 
 from stir.clickhouse import ClickHouse, ClickHouseError
-from stir.serving import Gates, ServedTable
+from stir.domain.declaration import Gates, ServedTable
 from stir.serving.gates import GateError
 from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME, Manifest

@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from stir.clickhouse import ClickHouse
-from stir.serving import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.tasks.sync import SyncSummary, sync_table
 
 

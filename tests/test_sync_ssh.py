@@ -26,8 +26,7 @@ from pydantic import SecretStr
 from ssh_server import LoopbackSshServer
 
 from stir.clickhouse import ClickHouse
-from stir.domain.declaration import DeclarationError
-from stir.serving import ServedTable
+from stir.domain.declaration import DeclarationError, ServedTable
 from stir.serving.load import LoadError
 from stir.serving.manifest import MANIFEST_NAME
 from stir.serving.naming import incoming_prefix, s3_run_prefix

@@ -17,7 +17,7 @@ import pytest
 from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
 
 from stir.clickhouse import ClickHouse, split_type_arguments
-from stir.serving import ServedTable
+from stir.domain.declaration import ServedTable
 from stir.serving.sync import sync_table
 from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type
 from stir.settings import (

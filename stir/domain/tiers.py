@@ -42,7 +42,7 @@ class Tier:
     retries: int
     freshness_sla: timedelta
     # After its syncs, check every served table's freshness SLA and each source's scrape
-    # failure rate, alerting on breaches and recoveries (tasks/health.py).
+    # failure rate, alerting on breaches and recoveries (stir/tasks/health.py).
     checks_health: bool = False
 
     @property

@@ -1,10 +1,8 @@
 """Serving: a ClickHouse mart → S3 → PostgreSQL, checked by gates and swapped in atomically.
 
-The building blocks (plain async functions, no Prefect) behind the tasks in `tasks/`:
-`declaration` (what a served table is), `types` (ClickHouse → PostgreSQL types and export
-expressions), `naming`, `export`, `load`, `gates`, `swap`, `cleanup`. See docs/sync.md.
+Plain async code, no Prefect. `sync.sync_table` runs the steps of `steps` in order (export,
+check the S3 checkpoint, load the incoming table, enrich, gates, finalize, swap, prune); the
+steps are built from `export`, `load`, `ssh`, `enrich`, `gates`, `swap`, `cleanup`, `freshness`,
+with `types` (ClickHouse → PostgreSQL types), `naming` and `manifest`. What a served table is
+lives in `stir.domain.declaration`. See docs/sync.md.
 """
-
-from stir.domain.declaration import DeclarationError, Gates, IndexSpec, ServedTable
-
-__all__ = ["DeclarationError", "Gates", "IndexSpec", "ServedTable"]
