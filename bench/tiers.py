@@ -49,11 +49,12 @@ async def tier_without_prefect(spec: Tier, env: dict[str, str], target: Path) ->
     """The tier's dbt build (dbt CLI) and syncs (plain coroutines), timed like the flow."""
     from stir.dbt_project import parse_manifest
     from stir.flows.tier import sync_tier_tables
+    from stir.settings import get_settings
 
     dbt_seconds, _ = dbt_build(env, target, *spec.dbt_build_args[1:])
     tables = spec.served_tables(await parse_manifest(target_path=target))
     with timed() as t:
-        outcomes = await sync_tier_tables(tables)
+        outcomes = await sync_tier_tables(tables, get_settings())
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     if failed:
         raise SystemExit(f"tier {spec.name}: a baseline sync failed: {failed[0]}")

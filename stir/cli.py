@@ -130,6 +130,44 @@ def config_command() -> None:
     _console().print(table)
 
 
+@app.command("blocks")
+def blocks_command() -> None:
+    """Create or update the Prefect blocks the settings name, from this environment's secrets.
+
+    STIR_S3_CREDENTIALS_BLOCK (an aws-credentials block, from STIR_S3_ACCESS_KEY_ID and
+    STIR_S3_SECRET_ACCESS_KEY), STIR_POSTGRES_DSN_BLOCK (a secret block, from STIR_POSTGRES_DSN),
+    STIR_CLICKHOUSE_PASSWORD_BLOCK and STIR_SLACK_TOKEN_BLOCK (secret blocks, from
+    STIR_CLICKHOUSE_PASSWORD and STIR_SLACK_TOKEN), on the Prefect API of STIR_PREFECT_API_URL
+    (else Prefect's own). Prints each block's name and type, never a secret. Runs then read the
+    secrets from the blocks (docs/credentials.md). Exit code 0 when every named block was
+    written; 1 when a block's value is not set here (it is not written) or the API failed; 2
+    when no setting names a block, or for invalid settings.
+    """
+    settings = load_settings()
+    from stir.tasks.credentials import CREDENTIAL_BLOCKS, save_blocks
+
+    if all(getattr(getattr(settings, b.section), b.name_field) is None for b in CREDENTIAL_BLOCKS):
+        names = ", ".join(b.setting for b in CREDENTIAL_BLOCKS)
+        _console(stderr=True).print(f"error: no block is named: set {names}", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    _use_prefect_api(settings)
+    try:
+        writes = asyncio.run(save_blocks(settings))
+    except Exception as exc:  # the API unreachable or refusing: its error holds no secret
+        _console(stderr=True).print(
+            f"error: could not write the blocks ({type(exc).__name__}: {exc})", markup=False
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    for write in writes:
+        line = f"{write.type_slug} block {write.block!r} ({write.setting}): {write.detail}"
+        if write.outcome == "written":
+            _console().print(f"ok   {line}", markup=False)
+        else:
+            _console(stderr=True).print(f"error: {line}", markup=False)
+    if any(write.outcome != "written" for write in writes):
+        raise typer.Exit(EXIT_FAILED)
+
+
 # --- stir stack ---------------------------------------------------------------------------
 
 ServiceName = StrEnum("ServiceName", {name: name for name in SERVICE_NAMES})  # type: ignore[misc]
@@ -153,7 +191,7 @@ def stack_up(
 
     Harmless when they already run. Fails (exit 1) without starting anything when a port is
     taken by another program, naming the setting that moves it. Data persists across down/up,
-    except the embedded S3's objects, which live in memory (S3 is a staging area only).
+    except the embedded S3's objects, which live in memory (S3 only holds sync checkpoints).
     """
     settings = load_settings()
     with operation():
@@ -537,7 +575,13 @@ def _work_pool(settings: Settings, pool_type: PoolType, image: str | None) -> Wo
             markup=False,
         )
         raise typer.Exit(EXIT_USAGE)
-    variables = {"image": image} if pool_type is PoolType.docker else {}
+    if pool_type is PoolType.process:
+        return WorkPool(settings.prefect.work_pool, pool_type.value)
+    from stir.settings import non_secret_environment
+
+    # Each run's container gets the image and the deploying environment's settings, secrets
+    # left out: they come from Prefect blocks (named by settings) or the pool's own environment.
+    variables = {"image": image, "env": non_secret_environment(settings)}
     return WorkPool(settings.prefect.work_pool, pool_type.value, variables)
 
 
@@ -673,6 +717,14 @@ def served_tables_markdown(manifest: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _manifest(settings: Settings) -> dict:
+    """dbt's manifest of Stir's project; no project where the settings say is exit 2."""
+    from stir.dbt_project import parse_manifest
+
+    with operation():
+        return asyncio.run(parse_manifest(settings))
+
+
 @app.command("tables")
 def tables_command(
     markdown: Annotated[
@@ -683,18 +735,73 @@ def tables_command(
 
     Read from the dbt project's declarations (`meta.serve` beside each mart); no server is needed.
     """
-    from stir.dbt_project import parse_manifest
+    from stir.domain.declaration import DeclarationError
 
-    manifest = asyncio.run(parse_manifest(load_settings()))
+    manifest = _manifest(load_settings())
+    try:
+        rows = served_table_rows(manifest)
+    except DeclarationError as exc:  # a bad `meta.serve`: the message names model and key
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
     if markdown:
         typer.echo(served_tables_markdown(manifest), nl=False)
         return
     table = Table(title="Served tables", title_justify="left")
     for column in ("table", "tier", "dbt model", "key"):
         table.add_column(column)
-    for row in served_table_rows(manifest):
+    for row in rows:
         table.add_row(*row)
     _console().print(table)
+
+
+# --- stir check ----------------------------------------------------------------------------
+
+
+@app.command("check")
+def check_command(
+    tiers: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The tiers whose needs to check (default: every tier).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Check the privileges Stir needs on ClickHouse, S3 and PostgreSQL (docs/privileges.md).
+
+    The same checks every tier run makes before dbt starts: dbt's grants and the s3 function in
+    ClickHouse; put, get, list and delete of a probe object under the S3 prefix; the PostgreSQL
+    role's CREATE on the serving schemas, its ownership of the served tables, SELECT on what
+    enrichments join. Exit code 0 when everything is granted; 1 when something is missing or a
+    server cannot be reached (each line names the GRANT that fixes it); 2 for invalid settings
+    or an unknown tier.
+    """
+    from stir.domain.tiers import TIERS, get_tier
+    from stir.serving.privileges import check_privileges, needs_of_tiers
+
+    settings = load_settings()
+    unknown = [name for name in tiers or [] if name not in _tier_names()]
+    if unknown:
+        _console(stderr=True).print(
+            f"error: no tier called {unknown[0]!r}; the tiers are: {', '.join(_tier_names())}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
+    specs = [get_tier(name) for name in tiers] if tiers else list(TIERS)
+
+    async def run() -> list:
+        return await check_privileges(settings, await needs_of_tiers(specs, settings))
+
+    with operation():
+        checks = asyncio.run(run())
+    for check in checks:  # unwrapped lines: a GRANT is copied from them whole
+        label = {"ok": "ok     ", "missing": "MISSING", "unchecked": "unknown"}[check.status]
+        typer.echo(f"{label} {check.describe()}")
+    missing = sum(1 for check in checks if check.status == "missing")
+    if missing:
+        _console(stderr=True).print(
+            f"error: {missing} of {len(checks)} checks failed", markup=False
+        )
+        raise typer.Exit(EXIT_FAILED)
 
 
 # --- stir freshness ------------------------------------------------------------------------
@@ -708,17 +815,16 @@ def freshness_command() -> None:
     each sync leaves on the live table. Exit code 1 when any table is stale or was never synced,
     so a monitor can run it as a check.
     """
-    from stir.dbt_project import parse_manifest
     from stir.serving.freshness import freshness_report
 
     settings = load_settings()
-    report = asyncio.run(freshness_report(asyncio.run(parse_manifest(settings)), settings))
+    report = asyncio.run(freshness_report(_manifest(settings), settings))
     table = Table(title="Freshness of the served tables", title_justify="left")
     for column in ("table", "tier", "last sync (UTC)", "age", "SLA", "state"):
         table.add_column(column)
     for item in report:
         synced = f"{item.synced_at:%Y-%m-%d %H:%M:%S}" if item.synced_at else "never"
-        table.add_row(item.table, item.tier, synced, item.age_text, str(item.sla), item.state)
+        table.add_row(item.ref, item.tier, synced, item.age_text, str(item.sla), item.state)
     _console().print(table)
     if any(item.state != "ok" for item in report):
         raise typer.Exit(EXIT_FAILED)

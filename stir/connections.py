@@ -23,10 +23,9 @@ log = logging.getLogger("stir.connections")
 
 
 def clickhouse(settings: Settings) -> ClickHouse:
-    """The ClickHouse client, told the S3 secret so that no error can show it."""
-    return ClickHouse(
-        settings.clickhouse, secrets=[settings.s3.secret_access_key.get_secret_value()]
-    )
+    """The ClickHouse client, told the S3 secret (if any) so that no error can show it."""
+    secret = settings.s3.secret_access_key
+    return ClickHouse(settings.clickhouse, secrets=[secret.get_secret_value()] if secret else [])
 
 
 @contextlib.asynccontextmanager

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 import stir
+from stir.serving.s3 import object_url
 from stir.settings import Settings, SettingsError, get_settings
 
 log = logging.getLogger("stir.dbt")
@@ -139,6 +140,25 @@ def dbt_profile(settings: Settings) -> dict[str, Any]:
     }
 
 
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """What the project's macros read of Stir's settings, as dbt vars (`s3_drop`: where files
+    dropped in S3 are, and how ClickHouse reads them).
+
+    Credentials: the named collection when there is one (production: nothing secret passes
+    through dbt); else the keys when the settings have them (the embedded stack's, which are no
+    secret: they end up in compiled SQL); else none, and ClickHouse uses its own credentials.
+    """
+    s3 = settings.s3
+    drops = {
+        "drops_url": object_url(s3, "/".join(p for p in (s3.prefix.strip("/"), "drops") if p)),
+        "named_collection": s3.named_collection or "",
+    }
+    if not s3.named_collection and s3.access_key_id and s3.secret_access_key:
+        drops["access_key_id"] = s3.access_key_id.get_secret_value()
+        drops["secret_access_key"] = s3.secret_access_key.get_secret_value()
+    return {"stir_s3": drops}
+
+
 @dataclass(frozen=True)
 class DbtWorkspace:
     """One dbt command's private folder (profile, target, logs) and the project it runs."""
@@ -146,6 +166,11 @@ class DbtWorkspace:
     root: Path
     profiles_dir: Path
     project_dir: Path
+    vars: dict[str, Any] = field(default_factory=dict)  # dbt `--vars`: Stir's settings for macros
+
+    @property
+    def vars_args(self) -> list[str]:
+        return ["--vars", json.dumps(self.vars)] if self.vars else []
 
     @property
     def target(self) -> Path:
@@ -189,7 +214,7 @@ def dbt_workspace(
         cache = _partial_parse_cache(settings, project_dir)
         if cache.is_file():
             shutil.copyfile(cache, root / "target" / PARTIAL_PARSE)
-        workspace = DbtWorkspace(root, profiles_dir, project_dir)
+        workspace = DbtWorkspace(root, profiles_dir, project_dir, dbt_vars(settings))
         yield workspace
         _save_partial_parse(workspace.target / PARTIAL_PARSE, cache)
     finally:
@@ -237,6 +262,7 @@ def _parse(settings: Settings | None, target_path: Path | None) -> dict:
         project_dir = workspace.project_dir
         args = ["parse", "--project-dir", str(project_dir)]
         args += ["--profiles-dir", str(workspace.profiles_dir), "--log-path", str(workspace.logs)]
+        args += workspace.vars_args
         result = dbtRunner().invoke([*args, "--target-path", str(target), "--quiet"])
         if not result.success:
             raise DbtError(f"dbt parse of {project_dir} failed: {result.exception}")

@@ -86,6 +86,24 @@ OptionalHttpUrl = Annotated[
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
 
 
+# The name of a Prefect block holding a secret (stir/tasks/credentials.py reads it at the start
+# of every flow run); Prefect accepts these characters only.
+def _check_block_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[a-z0-9-]+", value):
+        raise ValueError("not a Prefect block name")
+    return value
+
+
+BlockName = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(_check_block_name),
+    Accepts("a Prefect block name (lowercase letters, digits and dashes), or empty for none"),
+]
+# The embedded S3 server (moto) takes any keys, but boto3 signs nothing without some.
+EMBEDDED_S3_KEYS = ("stir-local", "stir-local-secret")
+
+
 class _Section(BaseSettings):
     """Common configuration of every section: flat prefix, `.env` file, unknown keys ignored.
 
@@ -110,6 +128,9 @@ class ClickHouseSettings(_Section):
     http_port: Port = 8123
     user: Name = "default"
     password: SecretStr = SecretStr("")
+    password_block: BlockName = Field(
+        default=None, description="Prefect Secret block holding the password (wins over the env)"
+    )
     database: Name = "default"
     secure: Flag = Field(default=False, description="TLS to the server")
     embedded: Flag = Field(
@@ -138,7 +159,8 @@ class ClickHouseSettings(_Section):
 
 
 class S3Settings(_Section):
-    """The S3 staging area: moto's server on loopback by default, or real S3."""
+    """The S3 bucket of the syncs' checkpoints (`<prefix>/<schema>/<table>/<run_id>/`) and the
+    sources' drops (`<prefix>/drops/`): moto's server on loopback by default, or real S3."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_S3_")
 
@@ -150,8 +172,14 @@ class S3Settings(_Section):
     ] = "stir-staging"
     prefix: str = "stir"
     region: Name = "us-east-1"
-    access_key_id: SecretStr = SecretStr("stir-local")
-    secret_access_key: SecretStr = SecretStr("stir-local-secret")
+    # Unset (no key here nor in a block): boto3's default credential chain (an EC2 instance
+    # role), and ClickHouse's own server-side credentials for its s3() calls.
+    access_key_id: OptionalSecret = None
+    secret_access_key: OptionalSecret = None
+    credentials_block: BlockName = Field(
+        default=None,
+        description="prefect-aws AwsCredentials block holding the keys (wins over the env)",
+    )
     embedded: Flag = Field(default=True, description="true: `stir stack` runs moto's S3 server")
     named_collection: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(
         default=None,
@@ -168,6 +196,18 @@ class S3Settings(_Section):
                     f"STIR_S3_ENDPOINT_URL={self.endpoint_url!r} needs STIR_S3_EMBEDDED=false: "
                     "the embedded S3 server listens on http://127.0.0.1 only"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _keys_come_in_pairs(self) -> S3Settings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError(
+                "STIR_S3_ACCESS_KEY_ID and STIR_S3_SECRET_ACCESS_KEY are set together or not at"
+                " all (unset: the default AWS credential chain, e.g. an EC2 instance role)"
+            )
+        if self.embedded and self.access_key_id is None and self.credentials_block is None:
+            key_id, secret = EMBEDDED_S3_KEYS
+            self.access_key_id, self.secret_access_key = SecretStr(key_id), SecretStr(secret)
         return self
 
     @property
@@ -188,6 +228,9 @@ class PostgresSettings(_Section):
             "a URL such as postgresql://user:password@host:5432/db, or empty for the embedded one"
         ),
     ] = None
+    dsn_block: BlockName = Field(
+        default=None, description="Prefect Secret block holding the DSN (wins over the env)"
+    )
     port: Port = 5432
     user: Name = "stir"
     database: Name = "stir"
@@ -222,6 +265,9 @@ class SlackSettings(_Section):
     model_config = SettingsConfigDict(env_prefix="STIR_SLACK_")
 
     token: OptionalSecret = None
+    token_block: BlockName = Field(
+        default=None, description="Prefect Secret block holding the token (wins over the env)"
+    )
     channel: Name = "#stir-alerts"
     base_url: OptionalHttpUrl = Field(
         default=None, description="Slack API base URL; tests point it at a local recorder"
@@ -323,7 +369,9 @@ class SshSettings(_Section):
         str, AfterValidator(_check_absolute_dir), Accepts("an absolute directory path")
     ] = Field(
         default="/var/lib/stir/parts",  # not a shared /tmp: others could plant files
-        description="where parts land on the PostgreSQL host: <remote_dir>/<table>/<run_id>/",
+        description=(
+            "where parts land on the PostgreSQL host: <remote_dir>/<schema>/<table>/<run_id>/"
+        ),
     )
     connect_timeout: Annotated[int, Field(ge=1, le=600), Accepts("seconds, 1 to 600")] = 10
     url_expires: Annotated[int, Field(ge=30, le=3600), Accepts("seconds, 30 to 3600")] = Field(
@@ -489,3 +537,21 @@ def describe(settings: Settings) -> list[SettingRow]:
                 SettingRow(env, _display(getattr(section, field), field), _source(env, dotenv))
             )
     return rows
+
+
+def non_secret_environment(settings: Settings) -> dict[str, str]:
+    """The settings that differ from their defaults, as STIR_* environment variables, secrets
+    left out: what a container of a docker work pool is given. Its secrets come from Prefect
+    blocks (their names are settings like any other) or from the pool's own environment."""
+    environment = {}
+    for name, cls in SECTIONS.items():
+        section = getattr(settings, name)
+        defaults = cls.model_construct()
+        for field in cls.model_fields:
+            value = getattr(section, field)
+            if _is_secret(cls, field) or value is None or value == getattr(defaults, field):
+                continue
+            environment[cls.env_name(field)] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+    return environment

@@ -35,6 +35,7 @@ from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 from stir.tasks.health import check_health
+from stir.tasks.shared_layer import VERSION_TABLE
 
 DATABASE = "tiers_test"
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -267,13 +268,17 @@ async def test_dbt_takes_the_settings_from_dotenv_not_the_defaults(
     platform: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With Stir's settings only in `.env` and a decoy ClickHouse on the default port, the tier
-    builds in the configured server (dbt included) and never talks to the decoy."""
+    builds in the configured server (dbt included, the staging layer's reads of files dropped in
+    S3 too) and never talks to the decoy."""
     settings = {key: value for key, value in os.environ.items() if key.startswith("STIR_")}
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     for key in settings:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
     assert get_settings().clickhouse.database == DATABASE  # from .env alone
+    # The staging layer out of date: this run rebuilds it, S3-backed models included.
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        await ch.execute(f"DROP TABLE IF EXISTS {DATABASE}_staging.{VERSION_TABLE}")
 
     decoy_hits: list[bytes] = []
 
@@ -292,6 +297,8 @@ async def test_dbt_takes_the_settings_from_dotenv_not_the_defaults(
     assert state.is_completed(), state.message
     assert (await state.result())["dbt_nodes"] > 0
     assert decoy_hits == []
+    async with ClickHouse(get_settings().clickhouse) as ch:  # read from S3 with .env's settings
+        assert await ch.fetch_value(f"SELECT count() FROM {DATABASE}_staging.stg_drops__categories")
 
 
 async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_window(

@@ -26,6 +26,7 @@ from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
 from stir.settings import Settings
+from stir.tasks.credentials import CredentialsError, slack_with_block
 from stir.tasks.notify import CRASH_AUTOMATION, STIR_TAG, TIER_FLOW, slack_base_url
 
 log = logging.getLogger("stir.deploy")
@@ -81,6 +82,10 @@ async def ensure_crash_alerts(settings: Settings) -> None:
     """Create or update (idempotently) the Slack webhook block and the crash automation on the
     current Prefect API; without a Slack token, log why and create nothing."""
     slack = settings.slack
+    try:  # the token may live in the block STIR_SLACK_TOKEN_BLOCK names
+        slack = await slack_with_block(slack)
+    except CredentialsError as exc:
+        log.warning("%s", exc)
     if slack.token is None:
         log.warning(
             "STIR_SLACK_TOKEN is not set: no crash alert automation created (runs that crash "

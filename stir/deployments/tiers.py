@@ -10,6 +10,7 @@ process; `served_deployments()`). Every entrypoint is a module path of the insta
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,7 +73,7 @@ class WorkPool:
     def document(self) -> dict[str, Any]:
         pool: dict[str, Any] = {"name": self.name}
         if self.job_variables:
-            pool["job_variables"] = self.job_variables
+            pool["job_variables"] = copy.deepcopy(self.job_variables)  # no YAML anchors
         return pool
 
 

@@ -27,7 +27,9 @@ from stir.domain.declaration import ServedTable
 from stir.domain.tiers import TIERS, Tier, TierName, WindowRole, get_tier
 from stir.flows.batch_window import WindowBusy, batch_window, free_window_of_crashed_run
 from stir.locks import LockBusy, tier_lock
+from stir.serving.privileges import needs_of_tier, require_privileges
 from stir.settings import Settings, get_settings
+from stir.tasks.credentials import settings_with_blocks
 from stir.tasks.dbt import build_selection, run_tests
 from stir.tasks.health import HealthReport, check_health
 from stir.tasks.locks import run_label
@@ -71,13 +73,15 @@ def _forward_stir_logs() -> None:
 _forward_stir_logs()
 
 
-async def sync_tier_tables(tables: list[ServedTable]) -> list[SyncSummary | BaseException]:
+async def sync_tier_tables(
+    tables: list[ServedTable], settings: Settings
+) -> list[SyncSummary | BaseException]:
     """Sync every table, at most SYNC_CONCURRENCY at once; one failure does not stop the rest."""
     slots = asyncio.Semaphore(SYNC_CONCURRENCY)
 
     async def one(decl: ServedTable) -> SyncSummary:
         async with slots:
-            return await sync_table(decl)
+            return await sync_table(decl, settings=settings)
 
     return await asyncio.gather(*(one(decl) for decl in tables), return_exceptions=True)
 
@@ -154,7 +158,8 @@ async def run_tier(spec: Tier, settings: Settings | None = None) -> dict[str, An
     held, end in a Completed state named Skipped with the reason: not a failure (no alert), and
     not queued.
     """
-    settings = settings or get_settings()
+    # The secrets of the blocks the settings name, read once: every step below uses this copy.
+    settings = await settings_with_blocks(settings or get_settings())
     holder = run_label()
     try:
         dsn = settings.postgres.effective_dsn()
@@ -169,6 +174,8 @@ async def run_tier(spec: Tier, settings: Settings | None = None) -> dict[str, An
 
 
 async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[str, Any]:
+    # Before dbt: a missing GRANT fails the run now, naming it, not after the build.
+    await require_privileges(settings, await needs_of_tier(spec, settings))
     with dbt_workspace(settings, name=spec.name) as workspace:
         # The daily holder runs alone in the window: it rebuilds and tests the shared staging
         # layer; the others only make sure it exists and matches the code.
@@ -187,11 +194,11 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
     blocked = spec.served_tables({"nodes": {k: n for k, n in nodes.items() if k in blocked_ids}})
 
     sync_started = time.monotonic()
-    outcomes = await sync_tier_tables(tables)
+    outcomes = await sync_tier_tables(tables, settings)
     sync_seconds = time.monotonic() - sync_started
     synced = list(zip(tables, outcomes, strict=True))
     health_started = time.monotonic()
-    health = await check_health(manifest) if spec.checks_health else None
+    health = await check_health(manifest, settings) if spec.checks_health else None
     health_seconds = time.monotonic() - health_started
     await acreate_markdown_artifact(
         key=f"tier-{spec.name}",

@@ -1,8 +1,13 @@
 """Export: a ClickHouse mart → S3 parts of one run, then the manifest (written last).
 
-`INSERT INTO FUNCTION s3(url, key, secret, format) SELECT ...` runs in ClickHouse, which writes
-each part straight to S3; nothing passes through this process. A run whose manifest exists is
-complete: exporting it again returns that manifest without querying ClickHouse.
+`INSERT INTO FUNCTION s3(...) SELECT ...` runs in ClickHouse, which writes each part straight to
+S3; nothing passes through this process. A run whose manifest exists is complete: exporting it
+again returns that manifest without querying ClickHouse.
+
+The s3() call's credentials (`s3_function`): the server's named collection when
+STIR_S3_NAMED_COLLECTION is set; else the configured keys, as query parameters; else none at
+all, so that ClickHouse signs with its own server-side credentials (its environment, or the
+instance role of its host). Never NOSIGN: that sends unsigned, anonymous requests.
 """
 
 from __future__ import annotations
@@ -36,6 +41,23 @@ EXTENSIONS = {
 
 class ExportError(RuntimeError):
     pass
+
+
+def s3_function(s3: S3Settings) -> tuple[str, dict[str, str]]:
+    """The `s3(...)` table function writing to `{url:String}` in `{fmt:String}`, and the query
+    parameters it needs besides those two (the keys, when it carries them)."""
+    if s3.named_collection:
+        return (
+            f"s3({ch_ident(s3.named_collection)}, url = {{url:String}}, format = {{fmt:String}})",
+            {},
+        )
+    if s3.access_key_id is not None and s3.secret_access_key is not None:
+        keys = {
+            "key": s3.access_key_id.get_secret_value(),
+            "secret": s3.secret_access_key.get_secret_value(),
+        }
+        return "s3({url:String}, {key:String}, {secret:String}, {fmt:String})", keys
+    return "s3({url:String}, {fmt:String})", {}
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,7 @@ async def export_table(
     if parts > 1:
         query += f" WHERE {hash_expr} = {{part:UInt64}}"
     prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
+    function, credentials = s3_function(s3)
     semaphore = asyncio.Semaphore(parallel)
     planned = Manifest(
         table=decl.table,
@@ -142,17 +165,10 @@ async def export_table(
     async def one(index: int) -> PartInfo:
         key = f"{prefix}part-{index:05d}.{ext}"
         query_id = f"stir-{decl.table}-{run_id}-{index}"
-        params = {
-            "url": object_url(s3, key),
-            "key": s3.access_key_id.get_secret_value(),
-            "secret": s3.secret_access_key.get_secret_value(),
-            "fmt": ch_format,
-            "part": index,
-        }
+        params = {"url": object_url(s3, key), "fmt": ch_format, "part": index, **credentials}
         async with semaphore:
             await ch.execute(
-                "INSERT INTO FUNCTION s3({url:String}, {key:String}, {secret:String}, "
-                "{fmt:String}) " + query,
+                f"INSERT INTO FUNCTION {function} {query}",
                 params,
                 settings=EXPORT_SETTINGS,
                 query_id=query_id,

@@ -22,16 +22,19 @@ class CheckpointError(RuntimeError):
 
 @contextlib.asynccontextmanager
 async def s3_client(settings: S3Settings) -> AsyncIterator[Any]:
+    """A client with the configured keys; without keys, botocore's default credential chain
+    (environment, shared files, the EC2 instance role)."""
     config = AioConfig(
         s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}
     )
+    keys: dict[str, str] = {}
+    if settings.access_key_id is not None and settings.secret_access_key is not None:
+        keys = {
+            "aws_access_key_id": settings.access_key_id.get_secret_value(),
+            "aws_secret_access_key": settings.secret_access_key.get_secret_value(),
+        }
     async with get_session().create_client(
-        "s3",
-        endpoint_url=settings.endpoint_url,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key_id.get_secret_value(),
-        aws_secret_access_key=settings.secret_access_key.get_secret_value(),
-        config=config,
+        "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config, **keys
     ) as client:
         yield client
 

@@ -385,12 +385,17 @@ class S3(Service):
         import boto3  # slow import: only when S3 is used
         from botocore.config import Config
 
+        keys = {}  # none: boto3's default credential chain (an instance role)
+        if self.cfg.access_key_id is not None and self.cfg.secret_access_key is not None:
+            keys = {
+                "aws_access_key_id": self.cfg.access_key_id.get_secret_value(),
+                "aws_secret_access_key": self.cfg.secret_access_key.get_secret_value(),
+            }
         return boto3.client(
             "s3",
             endpoint_url=self.cfg.endpoint_url,
             region_name=self.cfg.region,
-            aws_access_key_id=self.cfg.access_key_id.get_secret_value(),
-            aws_secret_access_key=self.cfg.secret_access_key.get_secret_value(),
+            **keys,
             config=Config(
                 connect_timeout=CHECK_TIMEOUT,
                 read_timeout=CHECK_TIMEOUT,

@@ -64,7 +64,7 @@ def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResu
         settings=_runner_settings(workspace), raise_on_failure=False, disable_assets=True
     )
     started = time.monotonic()
-    result = runner.invoke(args, log_path=str(workspace.logs))
+    result = runner.invoke([*args, *workspace.vars_args], log_path=str(workspace.logs))
     results = getattr(result.result, "results", None)
     if not result.success and not results:  # dbt did not get as far as running nodes
         raise DbtError(f"dbt {' '.join(args)} failed: {result.exception}")

@@ -63,7 +63,7 @@ async def scrape_failure_rates(
     manifest: dict[str, Any], settings: Settings | None = None
 ) -> list[SourceFailureRate]:
     """Requests and failures per source over the last hour (all endpoints of the source)."""
-    settings = settings_or_default(settings)
+    settings = await settings_or_default(settings)
     async with clickhouse(settings) as ch:
         rows = await ch.fetch(
             "SELECT toString(source), sum(requests_1h), sum(failures_1h) "
@@ -98,7 +98,7 @@ def _conditions(
 @task(name="check-health", task_run_name="check freshness SLAs and scrape failure rates")
 async def check_health(manifest: dict[str, Any], settings: Settings | None = None) -> HealthReport:
     """Alert on conditions that began since the last check; announce those that ended."""
-    settings = settings_or_default(settings)
+    settings = await settings_or_default(settings)
     freshness = await freshness_report(manifest, settings)
     scrapes = await scrape_failure_rates(manifest, settings)
     breached = _conditions(freshness, scrapes, settings)

@@ -57,6 +57,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from stir.errors import ServiceUnavailable
 from stir.settings import SlackSettings, get_settings
+from stir.tasks.credentials import slack_with_block
 
 log = logging.getLogger("stir.notify")
 
@@ -292,9 +293,22 @@ async def alert_tier_run(flow: Any, flow_run: FlowRun, state: State) -> None:
                 log.info("crash of %s: the automation %r posts it", flow_run.name, CRASH_AUTOMATION)
                 return
             failure = await failure_of_run(client, flow, flow_run, state)
-        await notify_failure(failure, get_settings().slack)
+        await notify_failure(failure, await alert_slack_settings())
     except Exception:
         log.exception("could not send the alert for flow run %s", flow_run.id)
+
+
+async def alert_slack_settings() -> SlackSettings:
+    """The Slack settings with the token of STIR_SLACK_TOKEN_BLOCK's block, if it names one.
+
+    A token block that cannot be read must not swallow the alert: it is then sent without it
+    (post_message logs the alert's text as a warning when there is no token)."""
+    slack = get_settings().slack
+    try:
+        return await slack_with_block(slack)
+    except Exception as exc:  # the block's error names it and its command, never the token
+        log.warning("alert token unavailable (%s: %s)", type(exc).__name__, exc)
+        return slack
 
 
 # -- folding -------------------------------------------------------------------------------

@@ -1,25 +1,38 @@
-{#- The s3() table function over a file (or glob) in the drops folder of the staging bucket
-    (path-style URL built from the STIR_S3_* settings, as the seeder writes it).
+{#- The s3() table function over a file (or glob) in the drops folder of the S3 bucket, as the
+    seeder writes it.
 
-    Credentials: with STIR_S3_NAMED_COLLECTION set, the server's named collection of that name
-    holds them (production: nothing secret passes through dbt); otherwise they are inlined from
-    STIR_S3_ACCESS_KEY_ID / STIR_S3_SECRET_ACCESS_KEY, which is meant for the embedded stack,
-    whose keys are not secrets; inlined keys appear in dbt's compiled SQL and logs. -#}
+    Where and how come from Stir's settings, which every build passes as the var `stir_s3`
+    (stir/dbt_project.py `dbt_vars`): the folder's URL, and ClickHouse's credentials for it, which
+    are the server's named collection when STIR_S3_NAMED_COLLECTION is set (production: nothing
+    secret passes through dbt), else the keys of the settings (the embedded stack's, which are no
+    secret; they appear in compiled SQL), else none (ClickHouse's own credentials, e.g. an
+    instance role). Run by hand with transform/profiles.yml, dbt has no such var: the STIR_*
+    environment stands in. -#}
 {% macro s3_drop(path, format='CSVWithNames', structure=none) -%}
-    {%- set parts = [env_var('STIR_S3_ENDPOINT_URL', 'http://127.0.0.1:4566').rstrip('/'), env_var('STIR_S3_BUCKET', 'stir-staging')] -%}
-    {%- set prefix = env_var('STIR_S3_PREFIX', 'stir').strip('/') -%}
-    {%- if prefix %}{% do parts.append(prefix) %}{% endif -%}
-    {%- set url = parts | join('/') ~ '/drops/' ~ path -%}
-    {%- set collection = env_var('STIR_S3_NAMED_COLLECTION', '') -%}
-    {%- if collection -%}
-    s3({{ collection }}, url = '{{ url }}', format = '{{ format }}'{% if structure %}, structure = '{{ structure }}'{% endif %})
-    {%- else -%}
+    {%- set s3 = var('stir_s3', none) -%}
+    {%- if s3 is none -%}
+        {%- set parts = [env_var('STIR_S3_ENDPOINT_URL', 'http://127.0.0.1:4566').rstrip('/'), env_var('STIR_S3_BUCKET', 'stir-staging')] -%}
+        {%- set prefix = env_var('STIR_S3_PREFIX', 'stir').strip('/') -%}
+        {%- if prefix %}{% do parts.append(prefix) %}{% endif -%}
+        {%- set s3 = {
+            'drops_url': parts | join('/') ~ '/drops',
+            'named_collection': env_var('STIR_S3_NAMED_COLLECTION', ''),
+            'access_key_id': env_var('STIR_S3_ACCESS_KEY_ID', 'stir-local'),
+            'secret_access_key': env_var('STIR_S3_SECRET_ACCESS_KEY', 'stir-local-secret'),
+        } -%}
+    {%- endif -%}
+    {%- set url = s3['drops_url'] ~ '/' ~ path -%}
+    {%- if s3['named_collection'] -%}
+    s3({{ s3['named_collection'] }}, url = '{{ url }}', format = '{{ format }}'{% if structure %}, structure = '{{ structure }}'{% endif %})
+    {%- elif s3.get('access_key_id') -%}
     s3(
         '{{ url }}',
-        '{{ env_var("STIR_S3_ACCESS_KEY_ID", "stir-local") }}',
-        '{{ env_var("STIR_S3_SECRET_ACCESS_KEY", "stir-local-secret") }}',
+        '{{ s3["access_key_id"] }}',
+        '{{ s3["secret_access_key"] }}',
         '{{ format }}'{% if structure %},
         '{{ structure }}'{% endif %}
     )
+    {%- else -%}
+    s3('{{ url }}', '{{ format }}'{% if structure %}, '{{ structure }}'{% endif %})
     {%- endif -%}
 {%- endmacro %}
