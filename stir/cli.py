@@ -768,7 +768,8 @@ def check_command(
 ) -> None:
     """Check the privileges Stir needs on ClickHouse, S3 and PostgreSQL (docs/privileges.md).
 
-    The same checks every tier run makes before dbt starts: dbt's grants and the s3 function in
+    With the secrets of the Prefect blocks the settings name, as a tier run reads them; the same
+    checks every tier run makes before dbt starts: dbt's grants and the s3 function in
     ClickHouse; put, get, list and delete of a probe object under the S3 prefix; the PostgreSQL
     role's CREATE on the serving schemas, its ownership of the served tables, SELECT on what
     enrichments join. Exit code 0 when everything is granted; 1 when something is missing or a
@@ -788,11 +789,19 @@ def check_command(
         raise typer.Exit(EXIT_USAGE)
     specs = [get_tier(name) for name in tiers] if tiers else list(TIERS)
 
-    async def run() -> list:
-        return await check_privileges(settings, await needs_of_tiers(specs, settings))
+    _use_prefect_api(settings)  # only used when a setting names a block
+    from stir.tasks.credentials import CredentialsError, settings_with_blocks
 
-    with operation():
-        checks = asyncio.run(run())
+    async def run() -> list:
+        resolved = await settings_with_blocks(settings)  # as a tier run sees them
+        return await check_privileges(resolved, await needs_of_tiers(specs, resolved))
+
+    try:
+        with operation():
+            checks = asyncio.run(run())
+    except CredentialsError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
     for check in checks:  # unwrapped lines: a GRANT is copied from them whole
         label = {"ok": "ok     ", "missing": "MISSING", "unchecked": "unknown"}[check.status]
         typer.echo(f"{label} {check.describe()}")

@@ -36,6 +36,10 @@ from stir.settings import (
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# pytest-xdist's workers set COLUMNS=80: the `stir` processes the tests start would wrap their
+# piped output there, unlike a user's pipe. No terminal size, as in a script.
+for _size in ("COLUMNS", "LINES"):
+    os.environ.pop(_size, None)
 
 
 def free_port() -> int:
@@ -352,3 +356,26 @@ def s3_boto(settings: Settings) -> Any:
         aws_access_key_id=settings.s3.access_key_id.get_secret_value(),
         aws_secret_access_key=settings.s3.secret_access_key.get_secret_value(),
     )
+
+
+# The modules that take minutes, slowest first (figures of a 2-core run, BENCHMARKS.md aside):
+# with pytest-xdist's `loadfile`, modules go to workers in collection order, so starting these
+# first keeps one long module from running alone at the end.
+SLOWEST_MODULES = (
+    "test_tiers_end_to_end.py",
+    "test_tiers_on_workers.py",
+    "test_installed_wheel.py",
+    "test_external_servers.py",
+    "test_dbt_project.py",
+    "test_blocks.py",
+    "test_deployments.py",
+    "test_notify.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return SLOWEST_MODULES.index(name) if name in SLOWEST_MODULES else len(SLOWEST_MODULES)
+
+    items.sort(key=rank)  # stable: the order inside a module is kept

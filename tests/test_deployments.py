@@ -192,6 +192,37 @@ async def test_stir_deploy_registers_prefect_yaml_with_the_work_pool() -> None:
 
 
 @pytest.mark.usefixtures("prefect_api")
+async def test_stir_deploy_to_a_docker_pool_gives_each_run_the_image_and_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A docker pool's runs get the worker image and the deploying environment's settings as job
+    variables; secrets stay out of the deployment (they come from blocks)."""
+    image = "registry.example/stir:1.2.3"
+    monkeypatch.setenv("STIR_PREFECT_WORK_POOL", "stir-docker")
+    monkeypatch.setenv("STIR_S3_BUCKET", "prod-bucket")
+    monkeypatch.setenv("STIR_POSTGRES_DSN", "postgresql://app:hunter2-secret@db.internal/app")
+    monkeypatch.setenv("STIR_POSTGRES_DSN_BLOCK", "stir-postgres-dsn")
+    code, output = await _stir("deploy", "--pool-type", "docker", "--image", image)
+    assert code == 0, output
+    async with get_client() as client:
+        pool = await client.read_work_pool("stir-docker")
+        deployments = {d.name: d for d in await client.read_deployments()}
+    assert pool.type == "docker"
+    for spec in TIERS:
+        deployment = deployments[spec.name]
+        assert deployment.work_pool_name == "stir-docker"
+        variables = deployment.job_variables
+        assert variables["image"] == image
+        assert variables["env"]["STIR_S3_BUCKET"] == "prod-bucket"
+        assert variables["env"]["STIR_POSTGRES_DSN_BLOCK"] == "stir-postgres-dsn"
+        assert "hunter2" not in deployment.model_dump_json()
+    # Without an image there is nothing to run: a usage error, nothing registered.
+    code, output = await _stir("deploy", "--pool-type", "docker")
+    assert code == 2, output
+    assert "--image" in output
+
+
+@pytest.mark.usefixtures("prefect_api")
 async def test_a_deployment_never_runs_two_flow_runs_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -4,12 +4,13 @@ artifact written; a failing dbt test fails the tier and leaves the served tables
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from prefect.states import State
 
 from stir.clickhouse import ClickHouse
 from stir.dbt_project import parse_manifest
-from stir.domain.tiers import TIERS, get_tier
+from stir.domain.tiers import TIERS, Tier, get_tier
 from stir.flows.adhoc import rollback_one_table, sync_one_table
 from stir.flows.tier import flow_of, tier_flow
 from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
@@ -89,26 +90,52 @@ async def stamp_of(table: str) -> SyncStamp | None:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def decoy_clickhouse_on_the_default_port() -> AsyncIterator[list[bytes] | None]:
+    """A server on 8123 that answers every request with an error and records it; None when the
+    port is taken (whatever listens there is the decoy then, but its requests are not seen)."""
+    hits: list[bytes] = []
+
+    async def decoy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hits.append(await reader.read(200))
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\ndecoy")
+        await writer.drain()
+        writer.close()
+
+    try:
+        server = await asyncio.start_server(decoy, "127.0.0.1", 8123)
+    except OSError:
+        yield None
+        return
+    async with server:
+        yield hits
+
+
 async def test_every_tier_builds_and_serves_its_tables(
-    platform: pytest.MonkeyPatch, tmp_path: Path
+    platform: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every tier in dependency order builds and serves all its tables. Stir's settings are only
+    in `.env` (not exported) and a decoy ClickHouse listens on the default port: every component,
+    dbt and the staging layer's reads of files dropped in S3 included, uses the configured
+    servers."""
     manifest = await parse_manifest(target_path=tmp_path / "target")
+    settings = {key: value for key, value in os.environ.items() if key.startswith("STIR_")}
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    for key in settings:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    assert get_settings().clickhouse.database == DATABASE  # from .env alone
+    # The staging layer out of date: the first tier rebuilds it, S3-backed models included.
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        await ch.execute(f"DROP TABLE IF EXISTS {DATABASE}_staging.{VERSION_TABLE}")
     served_any = 0
-    for spec in TIERS:
-        state = await run_tier_now(spec.name)
-        assert state.is_completed(), f"{spec.name}: {state.message}"
-        result = await state.result()
-        assert result["dbt_nodes"] > 0
-        declared = {decl.ref: decl for decl in spec.served_tables(manifest)}
-        assert set(result["tables"]) == set(declared)  # every served mart of the tier
-        for table, rows in result["tables"].items():
-            may_be_empty = declared[table].gates.allow_empty
-            assert rows > 0 or may_be_empty, f"{spec.name}: {table} served no rows"
-            assert await live_rows(table) == rows
-            served_any += 1
-        async with get_client() as client:
-            artifact = await client.read_latest_artifacts()
-        assert any(a.key == f"tier-{spec.name}" for a in artifact)
+    async with decoy_clickhouse_on_the_default_port() as decoy_hits:
+        for spec in TIERS:
+            await _run_and_check_tier(spec, manifest)
+            served_any += len(spec.served_tables(manifest))
+    assert decoy_hits in (None, [])
+    async with ClickHouse(get_settings().clickhouse) as ch:  # read from S3 with .env's settings
+        assert await ch.fetch_value(f"SELECT count() FROM {DATABASE}_staging.stg_drops__categories")
     assert served_any >= len(TIERS)
     # Every served table is now fresh against its tier's SLA.
     freshness = await asyncio.to_thread(
@@ -119,6 +146,23 @@ async def test_every_tier_builds_and_serves_its_tables(
     assert freshness.returncode == 0, freshness.stdout + freshness.stderr
     assert "STALE" not in freshness.stdout
     assert "never" not in freshness.stdout
+
+
+async def _run_and_check_tier(spec: Tier, manifest: dict) -> None:
+    """Run the tier now; every served table of it is swapped in with the rows it reported."""
+    state = await run_tier_now(spec.name)
+    assert state.is_completed(), f"{spec.name}: {state.message}"
+    result = await state.result()
+    assert result["dbt_nodes"] > 0
+    declared = {decl.ref: decl for decl in spec.served_tables(manifest)}
+    assert set(result["tables"]) == set(declared)  # every served mart of the tier
+    for table, rows in result["tables"].items():
+        may_be_empty = declared[table].gates.allow_empty
+        assert rows > 0 or may_be_empty, f"{spec.name}: {table} served no rows"
+        assert await live_rows(table) == rows
+    async with get_client() as client:
+        artifact = await client.read_latest_artifacts()
+    assert any(a.key == f"tier-{spec.name}" for a in artifact)
 
 
 async def test_a_failing_dbt_test_blocks_only_what_it_tests_and_fails_the_tier(
@@ -262,43 +306,6 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     assert table in recovery
     assert "youtube" in recovery
     await Seeder(get_settings()).seed("xs", 7)  # the raw data as the other tests expect it
-
-
-async def test_dbt_takes_the_settings_from_dotenv_not_the_defaults(
-    platform: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With Stir's settings only in `.env` and a decoy ClickHouse on the default port, the tier
-    builds in the configured server (dbt included, the staging layer's reads of files dropped in
-    S3 too) and never talks to the decoy."""
-    settings = {key: value for key, value in os.environ.items() if key.startswith("STIR_")}
-    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    for key in settings:
-        monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    assert get_settings().clickhouse.database == DATABASE  # from .env alone
-    # The staging layer out of date: this run rebuilds it, S3-backed models included.
-    async with ClickHouse(get_settings().clickhouse) as ch:
-        await ch.execute(f"DROP TABLE IF EXISTS {DATABASE}_staging.{VERSION_TABLE}")
-
-    decoy_hits: list[bytes] = []
-
-    async def decoy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoy_hits.append(await reader.read(200))
-        writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\ndecoy")
-        await writer.drain()
-        writer.close()
-
-    try:
-        server = await asyncio.start_server(decoy, "127.0.0.1", 8123)
-    except OSError:
-        pytest.skip("port 8123 is taken: whatever listens there is the decoy, but not ours")
-    async with server:
-        state = await run_tier_now("core")
-    assert state.is_completed(), state.message
-    assert (await state.result())["dbt_nodes"] > 0
-    assert decoy_hits == []
-    async with ClickHouse(get_settings().clickhouse) as ch:  # read from S3 with .env's settings
-        assert await ch.fetch_value(f"SELECT count() FROM {DATABASE}_staging.stg_drops__categories")
 
 
 async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_window(
