@@ -111,33 +111,53 @@ async def decoy_clickhouse_on_the_default_port() -> AsyncIterator[list[bytes] | 
         yield hits
 
 
-async def test_every_tier_builds_and_serves_its_tables(
-    platform: pytest.MonkeyPatch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every tier in dependency order builds and serves all its tables. Stir's settings are only
-    in `.env` (not exported) and a decoy ClickHouse listens on the default port: every component,
-    dbt and the staging layer's reads of files dropped in S3 included, uses the configured
-    servers."""
-    manifest = await parse_manifest(target_path=tmp_path / "target")
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return asyncio.run(parse_manifest(target_path=tmp_path_factory.mktemp("parse") / "target"))
+
+
+@pytest.fixture(scope="module")
+async def settings_in_dotenv_and_a_decoy(
+    platform: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[list[bytes] | None]:
+    """Stir's settings only in `.env` (not exported), a decoy ClickHouse on the default port, and
+    the staging layer out of date (so the first tier rebuilds it, S3-backed models included).
+    Yields the decoy's requests (None when the port was taken)."""
+    folder = tmp_path_factory.mktemp("dotenv")
     settings = {key: value for key, value in os.environ.items() if key.startswith("STIR_")}
-    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
-    for key in settings:
-        monkeypatch.delenv(key)
-    monkeypatch.chdir(tmp_path)
-    assert get_settings().clickhouse.database == DATABASE  # from .env alone
-    # The staging layer out of date: the first tier rebuilds it, S3-backed models included.
+    (folder / ".env").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    patch = pytest.MonkeyPatch()
+    try:
+        for key in settings:
+            patch.delenv(key)
+        patch.chdir(folder)
+        assert get_settings().clickhouse.database == DATABASE  # from .env alone
+        async with ClickHouse(get_settings().clickhouse) as ch:
+            await ch.execute(f"DROP TABLE IF EXISTS {DATABASE}_staging.{VERSION_TABLE}")
+        async with decoy_clickhouse_on_the_default_port() as hits:
+            yield hits
+    finally:
+        patch.undo()
+
+
+@pytest.mark.parametrize("spec", TIERS, ids=[tier.name for tier in TIERS])
+async def test_every_tier_builds_and_serves_its_tables(
+    spec: Tier, manifest: dict, settings_in_dotenv_and_a_decoy: list[bytes] | None
+) -> None:
+    """Every tier, in dependency order, builds and serves all its tables, with Stir's settings
+    only in `.env`."""
+    await _run_and_check_tier(spec, manifest)
+
+
+async def test_every_component_used_the_configured_servers_and_all_is_fresh(
+    settings_in_dotenv_and_a_decoy: list[bytes] | None,
+) -> None:
+    """After the tiers above: nothing reached the decoy on the default port (dbt included), the
+    staging layer read the files dropped in S3 with `.env`'s settings, and every served table is
+    fresh against its tier's SLA."""
+    assert settings_in_dotenv_and_a_decoy in (None, [])
     async with ClickHouse(get_settings().clickhouse) as ch:
-        await ch.execute(f"DROP TABLE IF EXISTS {DATABASE}_staging.{VERSION_TABLE}")
-    served_any = 0
-    async with decoy_clickhouse_on_the_default_port() as decoy_hits:
-        for spec in TIERS:
-            await _run_and_check_tier(spec, manifest)
-            served_any += len(spec.served_tables(manifest))
-    assert decoy_hits in (None, [])
-    async with ClickHouse(get_settings().clickhouse) as ch:  # read from S3 with .env's settings
         assert await ch.fetch_value(f"SELECT count() FROM {DATABASE}_staging.stg_drops__categories")
-    assert served_any >= len(TIERS)
-    # Every served table is now fresh against its tier's SLA.
     freshness = await asyncio.to_thread(
         subprocess.run,
         [str(Path(sys.executable).parent / "stir"), "freshness"],
