@@ -243,6 +243,26 @@ def prefect_api() -> Iterator[None]:
         yield
 
 
+async def databases_of_their_own(
+    clickhouse: ClickHouseServer, postgres: PostgresService, name: str
+) -> str:
+    """A ClickHouse database and a fresh PostgreSQL database called `name`, for a module that
+    serves data the session's other modules must not see; returns the PostgreSQL DSN."""
+    import httpx
+
+    auth = ("default", clickhouse.password) if clickhouse.password else None
+    async with httpx.AsyncClient(auth=auth) as http:
+        created = await http.post(clickhouse.http_url, content=f"CREATE DATABASE {name}")
+        created.raise_for_status()
+    conn = await asyncpg.connect(postgres.dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
 @contextlib.asynccontextmanager
 async def window_held() -> AsyncIterator[None]:
     """The daily batch window held by its holder tier in the background, for the body."""

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
-import httpx
 import pytest
 from aiohttp import web
 from conftest import (
     PostgresService,
     S3Service,
     SlackRecorder,
+    databases_of_their_own,
     free_port,
     isolated_stir_env,
     start_clickhouse,
@@ -151,16 +151,7 @@ async def stage(
         tmp_path_factory.mktemp("blocks-clickhouse") / "data", password=CLICKHOUSE_PASSWORD
     )
     recorder, slack_runner = await slack_recorder()
-    async with httpx.AsyncClient(auth=("default", CLICKHOUSE_PASSWORD)) as http:
-        created = await http.post(clickhouse.http_url, content=f"CREATE DATABASE {DATABASE}")
-        created.raise_for_status()
-    conn = await asyncpg.connect(postgres.dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        await conn.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await conn.close()
-    dsn = postgres.dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
+    dsn = await databases_of_their_own(clickhouse, postgres, DATABASE)
     worker_env = {
         "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
         "STIR_CLICKHOUSE_NATIVE_PORT": str(clickhouse.native_port),

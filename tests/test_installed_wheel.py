@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
+from conftest import (
+    ClickHouseServer,
+    PostgresService,
+    S3Service,
+    databases_of_their_own,
+    isolated_stir_env,
+)
 from prefect_platform import PrefectPlatform
 
 from stir.settings import get_settings
@@ -153,21 +158,13 @@ async def servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
     """The settings of an operator whose servers Stir did not start, over raw data of xs."""
-    async with httpx.AsyncClient() as http:
-        created = await http.post(clickhouse.http_url, content=f"CREATE DATABASE {DATABASE}")
-        created.raise_for_status()
-    conn = await asyncpg.connect(postgres.dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        await conn.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await conn.close()
+    dsn = await databases_of_their_own(clickhouse, postgres, DATABASE)
     settings = {
         "STIR_CLICKHOUSE_EMBEDDED": "false",
         "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
         "STIR_CLICKHOUSE_NATIVE_PORT": str(clickhouse.native_port),
         "STIR_CLICKHOUSE_DATABASE": DATABASE,
-        "STIR_POSTGRES_DSN": postgres.dsn.rsplit("/", 1)[0] + f"/{DATABASE}",
+        "STIR_POSTGRES_DSN": dsn,
         **s3.env,
         "STIR_S3_PREFIX": "wheel-test",
     }

@@ -14,10 +14,15 @@ import time
 from collections.abc import AsyncIterator
 
 import asyncpg
-import httpx
 import psutil
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, isolated_stir_env
+from conftest import (
+    ClickHouseServer,
+    PostgresService,
+    S3Service,
+    databases_of_their_own,
+    isolated_stir_env,
+)
 from prefect.client.schemas.objects import StateType
 from prefect_platform import PrefectPlatform, RunOutcome
 
@@ -44,17 +49,8 @@ async def platform(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[PrefectPlatform]:
     """A Prefect server, the deployments of `stir deploy` and two workers, over raw data of xs."""
-    async with httpx.AsyncClient() as http:
-        created = await http.post(clickhouse.http_url, content=f"CREATE DATABASE {DATABASE}")
-        created.raise_for_status()
-    # A PostgreSQL database of its own: other modules serve other data into the session's.
-    conn = await asyncpg.connect(postgres.dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        await conn.execute(f"CREATE DATABASE {DATABASE}")
-    finally:
-        await conn.close()
-    dsn = postgres.dsn.rsplit("/", 1)[0] + f"/{DATABASE}"
+    # Databases of its own: other modules serve other data into the session's.
+    dsn = await databases_of_their_own(clickhouse, postgres, DATABASE)
     env = {
         "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
         "STIR_CLICKHOUSE_NATIVE_PORT": str(clickhouse.native_port),

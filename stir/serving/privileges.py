@@ -74,7 +74,7 @@ class Check:
     """One privilege on one server: whether the configured role or user has it."""
 
     server: str  # "PostgreSQL at 127.0.0.1:5432/stir"
-    who: str  # 'role "stir_app"', 'user "stir"', 'the key of STIR_S3_ACCESS_KEY_ID'
+    who: str  # 'role "stir_app"', 'user "stir"', 'the configured key (...)'
     privilege: str  # 'CREATE on schema "public"'
     status: Status
     fix: str = ""  # the GRANT (or IAM action) that gives it
@@ -264,7 +264,14 @@ async def check_s3(settings: Settings) -> list[Check]:
     started and aborted: what the export, the load and the pruning do."""
     cfg = settings.s3
     server = f"S3 at {cfg.endpoint_url}, bucket {cfg.bucket!r}"
-    who = "the key of STIR_S3_ACCESS_KEY_ID"
+    # Whose requests these are: the configured key (from the environment or its block), else
+    # boto3's default chain (an instance role, AWS_* variables, ~/.aws).
+    if cfg.access_key_id is not None:
+        who = "the configured key (STIR_S3_ACCESS_KEY_ID or STIR_S3_CREDENTIALS_BLOCK)"
+        policy = "the key's IAM policy"
+    else:
+        who = "the default AWS credentials (instance role or AWS_* environment)"
+        policy = "the IAM policy of the role"
     head = cfg.prefix.strip("/")
     folder = f"{head}/{PROBE_FOLDER}/" if head else f"{PROBE_FOLDER}/"
     key = f"{folder}{secrets.token_hex(8)}"
@@ -279,11 +286,11 @@ async def check_s3(settings: Settings) -> list[Check]:
         if code in ("NoSuchBucket",):
             fix = f"create the bucket {cfg.bucket!r}, or set STIR_S3_BUCKET"
         elif code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            fix = "check STIR_S3_ACCESS_KEY_ID and STIR_S3_SECRET_ACCESS_KEY"
+            fix = "check the S3 key (STIR_S3_ACCESS_KEY_ID/SECRET_ACCESS_KEY or its block)"
         elif status is None:
             fix = "check STIR_S3_ENDPOINT_URL; is the endpoint reachable from here?"
         else:
-            fix = f"allow {action} on {resource} in the key's IAM policy"
+            fix = f"allow {action} on {resource} in {policy}"
         return Check(server, who, action, "missing", fix, code or "no answer")
 
     async with s3_client(cfg) as client:
