@@ -322,13 +322,9 @@ class SlackRecorder:
         return [message["text"] for message in self.messages]
 
 
-@pytest.fixture
-async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]:
-    """A Slack Web API stand-in on loopback (the only fake: Slack is a SaaS we cannot run); the
-    settings point slack-sdk at it, and the alert state (fold entries, health Variable) starts
-    empty."""
-    from stir.tasks import health, notify
-
+async def start_slack_recorder() -> tuple[SlackRecorder, web.AppRunner]:
+    """A Slack Web API stand-in on loopback (the only fake: Slack is a SaaS we cannot run);
+    stop it with the runner's `cleanup()`."""
     port = free_port()
     recorder = SlackRecorder(url=f"http://127.0.0.1:{port}/api/")
 
@@ -345,6 +341,16 @@ async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    return recorder, runner
+
+
+@pytest.fixture
+async def slack(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SlackRecorder]:
+    """The Slack stand-in; the settings point slack-sdk at it, and the alert state (fold
+    entries, health Variable) starts empty."""
+    from stir.tasks import health, notify
+
+    recorder, runner = await start_slack_recorder()
     monkeypatch.setenv("STIR_SLACK_TOKEN", SLACK_TOKEN)
     monkeypatch.setenv("STIR_SLACK_BASE_URL", recorder.url)
     await notify.clear_fold_state()

@@ -16,15 +16,14 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-from aiohttp import web
 from conftest import (
     PostgresService,
     S3Service,
     SlackRecorder,
     databases_of_their_own,
-    free_port,
     isolated_stir_env,
     start_clickhouse,
+    start_slack_recorder,
     stop_process,
 )
 from prefect.client.schemas.objects import StateType
@@ -122,27 +121,6 @@ class Stage:
     dsn: str
 
 
-async def slack_recorder() -> tuple[SlackRecorder, web.AppRunner]:
-    """A Slack Web API stand-in on loopback, as in conftest's `slack` fixture."""
-    port = free_port()
-    recorder = SlackRecorder(url=f"http://127.0.0.1:{port}/api/")
-
-    async def post_message(request: web.Request) -> web.Response:
-        recorder.auth_headers.append(request.headers.get("Authorization", ""))
-        if request.content_type == "application/json":
-            recorder.messages.append(await request.json())
-        else:
-            recorder.messages.append(dict(await request.post()))
-        return web.json_response({"ok": True, "channel": "C1", "ts": "1.0"})
-
-    app = web.Application()
-    app.router.add_post("/api/chat.postMessage", post_message)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return recorder, runner
-
-
 @pytest.fixture(scope="module")
 async def stage(
     postgres: PostgresService, s3: S3Service, tmp_path_factory: pytest.TempPathFactory
@@ -150,7 +128,7 @@ async def stage(
     clickhouse = start_clickhouse(
         tmp_path_factory.mktemp("blocks-clickhouse") / "data", password=CLICKHOUSE_PASSWORD
     )
-    recorder, slack_runner = await slack_recorder()
+    recorder, slack_runner = await start_slack_recorder()
     dsn = await databases_of_their_own(clickhouse, postgres, DATABASE)
     worker_env = {
         "STIR_CLICKHOUSE_HTTP_PORT": str(clickhouse.http_port),
