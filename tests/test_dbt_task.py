@@ -69,7 +69,7 @@ async def task_run_names(flow_run_id: object) -> set[str]:
 async def test_every_dbt_node_becomes_a_task_of_the_flow(
     orders: clickhouse_connect.driver.client.Client, tmp_path: Path
 ) -> None:
-    state = await build("+orders_current", return_state=True)
+    state = await build("orders_current_and_upstream", return_state=True)
     assert state.is_completed(), state.message
     result = await state.result()
     assert result.statuses == {"success": 2, "pass": 4}
@@ -85,7 +85,7 @@ async def test_a_failing_dbt_test_blocks_what_it_tests_and_what_is_built_from_it
     orders: clickhouse_connect.driver.client.Client,
 ) -> None:
     orders.command(f"INSERT INTO {RAW}.orders VALUES (3, 'cy', 'lost', 1, '2024-01-03 00:00:00')")
-    result = await build("+orders_current")
+    result = await build("orders_current_and_upstream")
     failing = [p for p in result.failures if p.unique_id.startswith("test.")]
     assert [p.status for p in failing] == ["fail"]
     assert "accepted_values" in failing[0].name

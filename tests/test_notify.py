@@ -59,7 +59,7 @@ class TierFailed(RuntimeError):
         self.first = first
 
 
-@task(name="dbt-build", task_run_name="dbt build tag:{tier}")
+@task(name="dbt-build", task_run_name="dbt build --selector tier_{tier}")
 async def dbt_build(tier: str) -> None:
     raise RuntimeError("ClickHouse at 127.0.0.1:9000 failed with code 60: Unknown table raw.x")
 
@@ -109,7 +109,7 @@ async def test_a_failed_tier_posts_one_alert_with_what_to_do(slack: SlackRecorde
     text = slack.messages[0]["text"]
     assert "*core* failed" in text
     assert "`RuntimeError`: ClickHouse at 127.0.0.1:9000 failed with code 60" in text
-    assert "*Failing step:* `dbt-build` (`dbt build tag:core`)" in text
+    assert "*Failing step:* `dbt-build` (`dbt build --selector tier_core`)" in text
     assert "stir run core" in text  # no deployment: the local command
     assert slack.messages[0]["channel"] == "#stir-alerts"
     assert slack.auth_headers == [f"Bearer {TOKEN}"]

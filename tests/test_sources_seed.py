@@ -6,6 +6,7 @@ S3."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -234,15 +235,80 @@ async def test_scraped_data_matches_beat_requests(seeded: ClickHouse) -> None:
             INNER JOIN raw_instagram.account_snapshots AS a
                 ON a.request_id = s.request_id AND a.profile_id = s.profile_id
             WHERE a.is_private""",
-        "a successful request after the account was deleted": """
+        # One deletion per account: its 404s form one run (a restored account succeeds again
+        # only after its last 404).
+        "a successful request while the account was deleted": """
             SELECT count() FROM raw_beat.scrape_requests AS r
-            INNER JOIN (SELECT target_id, min(started_at) AS gone FROM raw_beat.scrape_requests
+            INNER JOIN (SELECT target_id, min(started_at) AS gone, max(started_at) AS last_404
+                        FROM raw_beat.scrape_requests
                         WHERE error_class = 'NotFound' GROUP BY target_id) AS d
                 ON d.target_id = r.target_id
-            WHERE r.endpoint = 'profile' AND r.status = 'success' AND r.started_at > d.gone""",
+            WHERE r.endpoint = 'profile' AND r.status = 'success'
+              AND r.started_at > d.gone AND r.started_at < d.last_404""",
     }
     problems = {what: await value(seeded, query) for what, query in checks.items()}
     assert problems == dict.fromkeys(checks, 0)
+
+
+async def test_visibility_changes_over_time(seeded: ClickHouse) -> None:
+    """Entities change what they show: channels hide their subscriber count (some show it
+    again), posts get their likes hidden after publication, deleted accounts come back. The
+    changes are transitions between an entity's consecutive scrapes, so the newest row of an
+    entity can be NULL where an older one was not."""
+    # Per entity, its NULL flags in scrape order, and how often they switch each way.
+    transitions = """
+        SELECT
+            countIf(arrayExists((h, i) -> i > 1 AND h AND NOT hidden[i - 1],
+                                hidden, arrayEnumerate(hidden))) AS hid,
+            countIf(arrayExists((h, i) -> i > 1 AND NOT h AND hidden[i - 1],
+                                hidden, arrayEnumerate(hidden))) AS showed
+        FROM (SELECT {key}, arrayMap(x -> x.2, arraySort(groupArray(({time}, {value} IS NULL))))
+                  AS hidden
+              FROM {table} FINAL GROUP BY {key})"""
+    channels_hid, channels_showed = (
+        await seeded.fetch(
+            transitions.format(
+                key="channel_id", time="scraped_at", value="subscribers",
+                table="raw_youtube.channel_snapshots",
+            )
+        )
+    )[0]  # fmt: skip
+    posts_hid, posts_showed = (
+        await seeded.fetch(
+            transitions.format(
+                key="post_id", time="scraped_at", value="likes",
+                table="raw_instagram.post_snapshots",
+            )
+        )
+    )[0]  # fmt: skip
+    restored = await value(
+        seeded,
+        """SELECT count() FROM
+           (SELECT target_id, max(started_at) AS last_404 FROM raw_beat.scrape_requests
+            WHERE error_class = 'NotFound' GROUP BY target_id) AS d
+           INNER JOIN
+           (SELECT target_id, max(started_at) AS last_success FROM raw_beat.scrape_requests
+            WHERE source = 'instagram' AND endpoint = 'profile' AND status = 'success'
+            GROUP BY target_id) AS s ON s.target_id = d.target_id
+           WHERE s.last_success > d.last_404""",
+    )
+    assert channels_hid > 0  # a channel hid a count it had shown
+    assert channels_showed > 0  # ... and one showed it again
+    assert posts_hid > 0  # likes hidden after publication
+    assert posts_showed == 0  # hidden likes stay hidden
+    assert restored > 0  # an account deleted, then back
+    # A channel's metadata says whether its count is hidden at its newest scrape.
+    disagreeing = await value(
+        seeded,
+        """SELECT count() FROM
+           (SELECT channel_id, argMax(hidden_subscriber_count, scraped_at) AS flagged
+            FROM raw_youtube.channels GROUP BY channel_id) AS c
+           INNER JOIN
+           (SELECT channel_id, argMax(tuple(subscribers), scraped_at).1 IS NULL AS hidden
+            FROM raw_youtube.channel_snapshots GROUP BY channel_id) AS s USING channel_id
+           WHERE c.flagged != s.hidden""",
+    )
+    assert disagreeing == 0
 
 
 async def test_coffee_is_consistent_with_scrapes_and_postgres(
@@ -538,7 +604,11 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
 def test_cli_seeds_and_increments(seed_env: dict[str, str], tmp_path: Path) -> None:
     code, output = run_cli(["seed", "--scale", "xs", "--seed", str(SEED)], seed_env, tmp_path)
     assert code == 0, output
-    assert "[12/12] state" in output  # progress, step by step
+    # Progress (piped: one line when the seed is done), the steps in the log file it names.
+    assert re.search(r"^seed +done .* step 12/12", output, re.M), output
+    log_file = Path(re.search(r"^logs: (.+)$", output, re.M).group(1))
+    logged = (log_file if log_file.is_absolute() else tmp_path / log_file).read_text()
+    assert "seed step 12/12 state: done in" in logged
     assert "raw_instagram.post_snapshots" in output
     assert "rows/s" in output
     code, output = run_cli(["seed", "--increment"], seed_env, tmp_path)

@@ -1,9 +1,10 @@
 """The seven scheduling tiers of Stir, defined once.
 
-A tier is a dbt tag (every model tagged with it is built by the tier), a schedule, a timeout and
-retries, and a role in the daily batch window. Every entry point derives from this list: the
-tier flows (`stir.flows.tier`), `stir serve`, `stir deploy` and the generated `prefect.yaml`
-(`stir.deployments.tiers`), and the dbt command line (`dbt_build_args`).
+A tier is a dbt tag (every model tagged with it is built by the tier) and a named dbt selector
+(`tier_<name>` in transform/selectors.yml: those models and the tests that read only them), a
+schedule, a timeout and retries, and a role in the daily batch window. Every entry point derives
+from this list: the tier flows (`stir.flows.tier`), `stir serve`, `stir deploy` and the generated
+`prefect.yaml` (`stir.deployments.tiers`), and the dbt command line (`dbt_build_args`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ TIME_ZONE = "UTC"
 
 
 def dbt_build_args(selector: str) -> list[str]:
-    """The dbt command line that builds `selector`: models, then the tests that read only what
-    this build builds (`--indirect-selection cautious`; tests that also read another owner's
+    """The dbt command line that builds the selector called `selector` in
+    transform/selectors.yml, where each selection is spelled once (a tier's: its models, then
+    the tests that read only what this build builds; tests that also read another owner's
     models run separately, see `Tier.cross_owner_tests`)."""
-    return ["build", "--select", *selector.split(), "--indirect-selection", "cautious"]
+    return ["build", "--selector", selector]
 
 
 class WindowRole(StrEnum):
@@ -47,13 +49,14 @@ class Tier:
 
     @property
     def dbt_selector(self) -> str:
-        """The models this tier owns (and the tests that read only them).
+        """The name of this tier's selector in transform/selectors.yml: the models it owns (its
+        tag) and the tests that read only them.
 
         Every model has one owner: the tier of its tag, or the shared staging layer, which the
         daily holder rebuilds (stir/tasks/shared_layer.py). A tier reads what it does not own as its
         owner left it, so no two runs ever replace the same relation.
         """
-        return f"tag:{self.name}"
+        return f"tier_{self.flow_attribute}"
 
     @property
     def dbt_build_args(self) -> list[str]:
@@ -72,17 +75,19 @@ class Tier:
     def cross_owner_tests(self, manifest: dict[str, Any]) -> list[str]:
         """The tests this tier runs after its build that read models it does not own.
 
-        `--indirect-selection cautious` runs a test only when this tier builds everything it
-        reads. A test on one of this tier's models that also reads the shared staging layer or
-        an earlier tier's mart (a relationship, a reconciliation) runs here, after the build, as
-        a separate `dbt test`: those relations are read as their owners left them. A test with
-        no model it is attached to belongs to the last tier (in dependency order) it reads.
+        The tier's selector runs a test only when this tier builds everything it reads
+        (`indirect_selection: cautious`). A test on one of this tier's models that also reads
+        the shared staging layer or an earlier tier's mart (a relationship, a reconciliation)
+        runs here, after the build, as a separate `dbt test`: those relations are read as their
+        owners left them. A test with no model it is attached to belongs to the last tier (in
+        dependency order) it reads. Tests tagged `data_quality` run in the daily data-quality
+        build only (stir/tasks/shared_layer.py).
         """
         nodes = manifest["nodes"]
         selected = []
         for unique_id, node in nodes.items():
-            if node["resource_type"] != "test":
-                continue
+            if node["resource_type"] != "test" or DATA_QUALITY in node.get("tags", []):
+                continue  # a full-history test runs in the daily data-quality run only
             parents = [p for p in node["depends_on"]["nodes"] if p.startswith("model.")]
             owners = {owner_of(nodes[p]) for p in parents if p in nodes}
             if len(owners) < 2:
@@ -196,6 +201,9 @@ TIERS: tuple[Tier, ...] = (
 TIERS_BY_NAME: dict[str, Tier] = {tier.name: tier for tier in TIERS}
 TIER_ORDER: dict[str, int] = {tier.name: index for index, tier in enumerate(TIERS)}
 SHARED = "shared"  # the dbt tag of the staging layer, which no fast tier builds
+# The dbt tag of the tests that read a whole append-only log: run by the daily holder's
+# data-quality build (selector `data_quality`), never by a fast tier.
+DATA_QUALITY = "data_quality"
 
 
 def owner_of(node: dict[str, Any]) -> str:

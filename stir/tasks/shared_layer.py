@@ -7,7 +7,9 @@ two runs ever replace the same relation at once and no tier reads a view another
 
 - The daily batch holder rebuilds and tests the shared layer at the start of its run: it holds
   the batch window, so no other tier reads staging meanwhile. This is also when the S3-backed
-  staging tables pick up new files (docs/decisions.md: what this costs in freshness).
+  staging tables pick up new files (docs/decisions.md: what this costs in freshness), and when
+  the full-history tests of the append-only logs run (dbt tag `data_quality`); every other
+  build of the layer tests the logs' recent rows only.
 - Every other tier only makes sure the layer exists and matches the project's code
   (`ensure_shared_layer`): a fingerprint of the staging SQL, the macros and the project file is
   kept in ClickHouse beside the views; when it differs (a new deploy) or is missing (a new
@@ -24,14 +26,16 @@ from pathlib import Path
 from stir.clickhouse import quote_identifier
 from stir.connections import clickhouse
 from stir.dbt_project import DbtBuildResult, DbtWorkspace
-from stir.domain.tiers import SHARED
 from stir.locks import wait_lock
 from stir.settings import Settings
 from stir.tasks.dbt import build_selection
 
 log = logging.getLogger("stir.shared_layer")
 
-SELECTOR = f"tag:{SHARED}"
+# The selectors of transform/selectors.yml: the staging models and their tests (those of the
+# append-only logs bounded to recent rows), and the same with the full-history data-quality tests.
+SELECTOR = "shared_layer"
+DAILY_SELECTOR = "data_quality"
 VERSION_TABLE = "stir_layer_version"
 LOCK = "dbt:shared-layer"
 LOCK_WAIT_SECONDS = 900.0
@@ -111,7 +115,7 @@ async def refresh_shared_layer(
         if not force and await _built_fingerprint(settings) == wanted:
             return None  # another tier built it while we waited
         log.info("building the shared staging layer (%s)", "daily" if force else "out of date")
-        built = await build_selection(SELECTOR, workspace)
+        built = await build_selection(DAILY_SELECTOR if force else SELECTOR, workspace)
         failed_models = [p for p in built.problems if p.unique_id.startswith("model.")]
         if failed_models:
             raise SharedLayerError(

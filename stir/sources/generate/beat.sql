@@ -10,7 +10,8 @@
 
 -- Instagram profile requests (the profile endpoint returns the counts and the latest posts).
 -- Failures: a base rate with a mix of error classes, bursts of rate limiting in some hours,
--- and 404 for every request after an account is deleted.
+-- and 404 for every request while an account is deleted: from deleted_from on, and for half of
+-- the deleted accounts (reactivated) only until 2 to 16 days later.
 INSERT INTO raw_beat.scrape_requests
 WITH
     18446744073709551616. AS two64,
@@ -26,8 +27,11 @@ WITH
     (cityHash64(id, 'ship') + 0.5) / two64 AS u_ship,
     sqrt(-2 * log((cityHash64(id, 'lat_a') + 0.5) / two64))
         * cos(2 * pi() * (cityHash64(id, 'lat_b') + 0.5) / two64) AS z_latency,
+    -- A draw per profile (not per request), so every batch agrees on when it came back.
+    (cityHash64({seed:UInt64}, profile_id, 'restored') + 0.5) / two64 AS u_restored,
+    if(u_restored < 0.5, deleted_from + (2 + 14 * u_restored / 0.5) * 86400, 1e12) AS restored_from,
     scrape_phase + k * scrape_every + (u_jitter - 0.5) * 0.2 * scrape_every AS start_s,
-    deleted_from IS NOT NULL AND start_s >= deleted_from AS gone,
+    deleted_from IS NOT NULL AND start_s >= deleted_from AND start_s < restored_from AS gone,
     (cityHash64({seed:UInt64}, 'ig_burst', intDiv(toInt64(start_s), 3600)) + 0.5) / two64 < 0.04 AS burst,
     gone OR u_fail < if(burst, 0.5, 0.06) AS failed,
     arrayFirstIndex(c -> c >= u_error * error_cw[-1], error_cw) AS error_index,

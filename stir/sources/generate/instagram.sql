@@ -79,6 +79,8 @@ WHERE d.source = 'instagram';
 -- days old (older metrics have settled). Post j of a profile is published at
 -- post_phase - 30 days + j * post_every (+ jitter); likes approach their final count with an
 -- 18-hour time constant; the final count is followers x engagement x a log-normal post effect.
+-- Likes are hidden on some posts from the start (hides_likes) and on 4% more from 1 to 8 days
+-- after publication, when the owner turns the count off later: NULL from then on.
 -- Private profiles show no posts. The same formulas feed the comments below.
 TRUNCATE TABLE stir_seed.post_observations;
 
@@ -96,6 +98,8 @@ WITH
     (cityHash64({seed:UInt64}, 'ig_post_cr', p.profile_id, j) + 0.5) / two64 AS u_cr,
     (cityHash64({seed:UInt64}, 'ig_post_off', p.profile_id, j) + 0.5) / two64 AS u_off,
     (cityHash64({seed:UInt64}, 'ig_post_views', p.profile_id, j) + 0.5) / two64 AS u_views,
+    (cityHash64({seed:UInt64}, 'ig_post_hide_later', p.profile_id, j) + 0.5) / two64 AS u_hide_later,
+    posted_s + if(u_hide_later < 0.04, (1 + 7 * u_hide_later / 0.04) * day, 1e12) AS likes_hidden_from,
     p.followers * p.engagement * exp(0.7 * z_post - 0.245) AS final_likes,
     final_likes * p.comment_ratio * (0.8 + 0.4 * u_cr) AS final_comments,
     1 - exp(-age / (18 * 3600)) AS settled,
@@ -115,7 +119,7 @@ SELECT
     (cityHash64({seed:UInt64}, 'ig_post_paid', p.profile_id, j) + 0.5) / two64 < if(p.tracked, 0.12, 0.04) AS is_paid_partnership,
     d.scraped_at,
     d.request_id,
-    if(u_off < p.hides_likes, NULL, toUInt64(round(final_likes * settled))) AS likes,
+    if(u_off < p.hides_likes OR d.t >= likes_hidden_from, NULL, toUInt64(round(final_likes * settled))) AS likes,
     if(u_off > 0.98, NULL, toUInt64(round(final_comments * settled))) AS comments,
     if(kind IN ('reel', 'video'), toUInt64(round(final_likes * settled * (8 + 12 * u_views))), NULL) AS views,
     d._ingested_at

@@ -35,17 +35,26 @@ ARRAY JOIN [0, 1] AS copy
 WHERE (copy = 0 OR u_repeat < 0.01) AND ingest_s > {lo:Float64} AND ingest_s <= {hi:Float64};
 
 -- Subscribers follow the channel's growth curve and, as the API returns them, are rounded to
--- three significant digits; hidden counts come back as NULL.
+-- three significant digits; hidden counts come back as NULL. A few channels hide their count
+-- for good (hidden_subscribers); 8% more hide it from a day between the 10th and 85th of the
+-- history, and half of those show it again 4 to 30 days later. The channels insert below uses
+-- the same formulas.
 INSERT INTO raw_youtube.channel_snapshots
 WITH
+    18446744073709551616. AS two64,
     86400. AS day,
+    (cityHash64({seed:UInt64}, c.n, 'yt_hide') + 0.5) / two64 AS u_hide,
+    (cityHash64({seed:UInt64}, c.n, 'yt_unhide') + 0.5) / two64 AS u_unhide,
+    if(u_hide < 0.08, (10 + 75 * u_hide / 0.08) * day, 1e12) AS hidden_from,
+    if(u_unhide < 0.5, hidden_from + (4 + 26 * u_unhide / 0.5) * day, 1e12) AS hidden_until,
+    c.hidden_subscribers OR (d.t >= hidden_from AND d.t < hidden_until) AS hidden,
     c.subscribers * exp(c.growth * (d.t - 90 * day) / (30 * day)) AS subscribers_t,
     pow(10, greatest(0, floor(log10(greatest(subscribers_t, 1))) - 2)) AS unit
 SELECT
     c.channel_id,
     d.scraped_at,
     d.request_id,
-    if(c.hidden_subscribers, NULL, toUInt64(round(subscribers_t / unit) * unit)) AS subscribers,
+    if(hidden, NULL, toUInt64(round(subscribers_t / unit) * unit)) AS subscribers,
     toUInt64(round(c.subscribers * c.views_per_sub
         * exp((0.02 + greatest(c.growth, 0)) * (d.t - 90 * day) / (30 * day)))) AS views,
     toUInt32(c.video_base + greatest(0, floor((d.t - c.video_phase + 30 * day) / c.video_every) + 1)) AS video_count,
@@ -54,8 +63,16 @@ FROM stir_seed.deliveries AS d
 INNER JOIN stir_seed.youtube_channels AS c ON c.n = d.n
 WHERE d.source = 'youtube';
 
--- Channel metadata, once per channel and batch (the batch's latest scrape).
+-- Channel metadata, once per channel and batch (the batch's latest scrape), with whether the
+-- count was hidden at that scrape (the formulas of channel_snapshots above).
 INSERT INTO raw_youtube.channels
+WITH
+    18446744073709551616. AS two64,
+    86400. AS day,
+    (cityHash64({seed:UInt64}, c.n, 'yt_hide') + 0.5) / two64 AS u_hide,
+    (cityHash64({seed:UInt64}, c.n, 'yt_unhide') + 0.5) / two64 AS u_unhide,
+    if(u_hide < 0.08, (10 + 75 * u_hide / 0.08) * day, 1e12) AS hidden_from,
+    if(u_unhide < 0.5, hidden_from + (4 + 26 * u_unhide / 0.5) * day, 1e12) AS hidden_until
 SELECT
     c.channel_id,
     c.title,
@@ -65,14 +82,14 @@ SELECT
     c.language AS default_language,
     c.category,
     c.published_at,
-    c.hidden_subscribers AS hidden_subscriber_count,
+    c.hidden_subscribers OR (d.last_t >= hidden_from AND d.last_t < hidden_until) AS hidden_subscriber_count,
     d.last_scraped_at AS scraped_at,
     d.last_request_id AS request_id,
     d.last_ingested_at AS _ingested_at
 FROM
 (
-    SELECT n, max(scraped_at) AS last_scraped_at, argMax(request_id, scraped_at) AS last_request_id,
-           max(_ingested_at) AS last_ingested_at
+    SELECT n, max(scraped_at) AS last_scraped_at, max(t) AS last_t,
+           argMax(request_id, scraped_at) AS last_request_id, max(_ingested_at) AS last_ingested_at
     FROM stir_seed.deliveries
     WHERE source = 'youtube'
     GROUP BY n

@@ -13,15 +13,10 @@ select
     toLowCardinality(toString(category)) as category,
     toLowCardinality(toString(language)) as language,
     toLowCardinality(toString(audience_tier)) as audience_tier,
-    toNullable(toUInt64(audience)) as audience,
-    toNullable(toFloat64(engagement_rate)) as engagement_rate,
-    toNullable(toFloat64(growth_30d_pct)) as growth_30d_pct,
-    toNullable(toUInt64(audience_rank)) as audience_rank,
-    toNullable(toUInt64(engagement_rank)) as engagement_rank,
-    toNullable(toUInt64(growth_rank)) as growth_rank,
+    {{ leaderboard_metric_columns() }},
     toNullable(toInt64(audience_rank_change_7d)) as audience_rank_change_7d,
     toUInt64(dimension_profiles) as dimension_profiles
 from {{ ref('int_leaderboards__ranked') }}
 where dimension in ({% for dims in dimensions %}'{{ dims | join("+") }}'{% if not loop.last %}, {% endif %}{% endfor %})
-  and {{ rank_column }} <= {{ var('leaderboard_size', 100) }}
+  and {{ rank_column }} <= {{ var('leaderboard_size') }}
 {%- endmacro %}

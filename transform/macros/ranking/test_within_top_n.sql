@@ -1,7 +1,7 @@
 {#- Generic test: every value of a rank column lies in 1..N, N the ranking setting `setting`
-    (ranking_var; default ranking_top_n), so a top-N mart never serves more than its N. -#}
+    (a var of dbt_project.yml; default ranking_top_n), so a top-N mart never serves more than its N. -#}
 {% test within_top_n(model, column_name, setting='ranking_top_n') %}
 select {{ column_name }}
 from {{ model }}
-where {{ column_name }} is null or {{ column_name }} < 1 or {{ column_name }} > {{ ranking_var(setting) }}
+where {{ column_name }} is null or {{ column_name }} < 1 or {{ column_name }} > {{ var(setting) }}
 {% endtest %}

@@ -4,7 +4,7 @@
     rank_in_group (1 = best; ties share a rank) and group_posts (posts ranked in the group);
     the mart casts the columns it serves. -#}
 {% macro top_posts(partition_by, metric='engagement_rate', where='true', top_n=none, relation=none) -%}
-    {%- set n = top_n if top_n is not none else ranking_var('ranking_top_n') -%}
+    {%- set n = top_n if top_n is not none else var('ranking_top_n') -%}
     {%- set source_relation = relation if relation is not none else ref('int_ranking__posts') -%}
     (
         select *

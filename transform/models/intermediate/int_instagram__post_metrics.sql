@@ -12,8 +12,8 @@
 -- Incremental and append-only, the ClickHouse way: each run picks the posts that received any
 -- snapshot since the last run, cut on *ingestion* time (a late delivery of an old scrape has a
 -- new ingested_at, so it is picked up), recomputes those posts from all their snapshots with
--- argMax on the scrape time (so a late, older observation never overwrites a newer one), and
--- appends the result. The table is a ReplacingMergeTree(ingested_at) on the post key: readers
+-- latest() on the scrape time (so a late, older observation never overwrites a newer one, and a
+-- count hidden since, NULL in the newest scrape, is NULL here too), and appends the result. The table is a ReplacingMergeTree(ingested_at) on the post key: readers
 -- take FINAL, and merges drop the superseded versions. The overlap guards against rows that
 -- were being inserted while the previous run read. If the source's history was replaced (its
 -- newest row is older than our watermark), the pre-hook empties the table and the run rebuilds.
@@ -39,9 +39,9 @@ select
     any(p.is_video) as is_video,
     any(p.is_paid_partnership) as is_paid_partnership,
     toUInt64(length(any(p.hashtags))) as hashtag_count,
-    argMax(s.likes, s.scraped_at) as likes,
-    argMax(s.comments, s.scraped_at) as comments,
-    argMax(s.views, s.scraped_at) as views,
+    {{ latest('s.likes', 's.scraped_at') }} as likes,
+    {{ latest('s.comments', 's.scraped_at') }} as comments,
+    {{ latest('s.views', 's.scraped_at') }} as views,
     toUInt64(count()) as snapshot_count,
     max(s.scraped_at) as last_scraped_at,
     max(s.ingested_at) as ingested_at

@@ -1,5 +1,5 @@
 {{ config(materialized='table', order_by='profile_id', tags=['core']) }}
--- One row per Instagram profile: its latest state (argMax over its snapshots), its followers 7
+-- One row per Instagram profile: its latest state (macros latest and last_known), its followers 7
 -- and 30 days before the data's as-of time (the latest snapshot at or before the cut-off), its
 -- Stir category and whether it is deleted.
 with snapshots as (
@@ -14,9 +14,11 @@ latest as (
         profile_id,
         {{ latest('username') }} as username,
         {{ latest('full_name') }} as full_name,
-        {{ latest('source_category') }} as source_category,
-        {{ latest('country') }} as country,
-        {{ latest('language') }} as language,
+        -- last_known: the API leaves the category out of some responses, and country and
+        -- language are Beat's inferences, which fail on some scrapes; a gap changes nothing
+        {{ last_known('source_category') }} as source_category,
+        {{ last_known('country') }} as country,
+        {{ last_known('language') }} as language,
         {{ latest('followers') }} as followers,
         {{ latest('following') }} as following,
         {{ latest('posts_count') }} as posts_count,

@@ -11,6 +11,8 @@ as_of as (
 stats as (
     select
         channel_id,
+        -- latest, not last_known: NULL is a hidden count, and a channel that hides it now must
+        -- not keep showing its last visible one (stg_youtube__channels flags it hidden)
         {{ latest('subscribers') }} as subscribers,
         {{ latest('views') }} as total_views,
         {{ latest('video_count') }} as video_count,

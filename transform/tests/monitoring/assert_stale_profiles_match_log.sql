@@ -1,8 +1,10 @@
 -- mart_stale_profiles lists exactly the tracked profiles whose newest successful request in
 -- Beat's whole raw log (no window) is older than the threshold before as_of, or that have none
--- in the target window.
-{% set hours = monitoring_var('stale_after_hours') %}
-{% set days = monitoring_var('monitoring_target_days') %}
+-- in the target window. It reads the whole log: the daily data-quality run's, not every
+-- monitoring run's.
+{{ config(tags=['data_quality']) }}
+{% set hours = var('stale_after_hours') %}
+{% set days = var('monitoring_target_days') %}
 with as_of as (
     select max(started_at) as as_of from {{ source('beat', 'scrape_requests') }}
 ),

@@ -1,8 +1,8 @@
 -- The creator baseline of every post in mart_post_performance, recomputed another way: each
 -- creator's posts of the lookback window as one array in publication order, and for each post
 -- the median engagement of the up to N posts before it (arrays instead of window frames).
-{% set n = ranking_var('baseline_posts') %}
-{% set min_posts = ranking_var('baseline_min_posts') %}
+{% set n = var('baseline_posts') %}
+{% set min_posts = var('baseline_min_posts') %}
 with posts as (
     select
         concat('instagram:', toString(p.profile_id)) as profile_key,
@@ -10,7 +10,7 @@ with posts as (
         p.posted_at as posted_at,
         toUInt64(coalesce(p.likes, 0) + coalesce(p.comments, 0)) as engagement
     from {{ ref('int_instagram__post_metrics') }} as p final
-    where p.posted_at > (select any(as_of) from {{ ref('int_instagram__profiles') }}) - interval {{ ranking_var('ranking_lookback_days') }} day
+    where p.posted_at > (select any(as_of) from {{ ref('int_instagram__profiles') }}) - interval {{ var('ranking_lookback_days') }} day
 ),
 histories as (
     select profile_key, arraySort(x -> (x.1, x.2), groupArray((posted_at, post_key, engagement))) as history

@@ -2,7 +2,7 @@
 -- counts as 0), it was published within the trending window before as_of, and no post of that
 -- window outside the list moves faster than the list's slowest post of its platform.
 -- (Unmatched joins are tested as '' or NULL: tests run without join_use_nulls.)
-{% set hours = ranking_var('trending_window_hours') %}
+{% set hours = var('trending_window_hours') %}
 with snapshots as (
     select concat('instagram:', toString(post_id)) as post_key,
            argMax(coalesce(likes, 0) + coalesce(comments, 0), scraped_at) as engagement
@@ -33,6 +33,6 @@ select p.post_key, 'a faster post is missing' as problem
 from {{ ref('int_ranking__posts') }} as p
 inner join slowest on slowest.platform = p.platform
 where p.hours_since_posted <= {{ hours }}
-  and slowest.listed >= {{ ranking_var('ranking_top_n') }}
+  and slowest.listed >= {{ var('ranking_top_n') }}
   and p.engagement_per_hour > slowest.slowest_listed
   and p.post_key not in (select post_key from trending)

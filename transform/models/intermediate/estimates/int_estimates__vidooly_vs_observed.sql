@@ -13,11 +13,11 @@ as_of as (
 windows as (
     select
         channel_id,
-        argMax(views, scraped_at) as views_now,
+        -- lifetime views are never hidden (never NULL): latest and last_known agree
+        {{ latest('views') }} as views_now,
         max(scraped_at) as scraped_now,
-        if(countIf(scraped_at <= (select as_of from as_of) - interval 30 day) > 0,
-           argMaxIf(views, scraped_at, scraped_at <= (select as_of from as_of) - interval 30 day),
-           argMin(views, scraped_at)) as views_then,
+        coalesce({{ latest_before('views', 'scraped_at', '(select as_of from as_of) - interval 30 day') }},
+                 argMin(views, scraped_at)) as views_then,
         if(countIf(scraped_at <= (select as_of from as_of) - interval 30 day) > 0,
            maxIf(scraped_at, scraped_at <= (select as_of from as_of) - interval 30 day),
            min(scraped_at)) as scraped_then

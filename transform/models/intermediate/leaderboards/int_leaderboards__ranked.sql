@@ -3,8 +3,9 @@
 -- non-deleted profile once per dimension below, ranked within its dimension value by audience,
 -- engagement and 30-day growth today, and by audience 7 and 30 days before as_of (the earlier
 -- leaderboards, from the audience int_instagram__profiles / int_youtube__channels carry).
--- Engagement and growth ranks only count profiles with at least var leaderboard_min_audience
--- (1,000) followers: a 40-follower account with 30% engagement leads no list.
+-- The ranks follow every leaderboard's rules (macro leaderboard_ranks): engagement and growth
+-- ranks only count profiles with at least var leaderboard_min_audience (1,000) followers, and
+-- engagement is ranked per platform.
 {% set dimensions = [
     ['overall'],
     ['platform'],
@@ -16,14 +17,7 @@
     ['platform', 'country'],
     ['platform', 'category'],
 ] %}
-{% set ranks = [
-    ('audience_rank', 'audience'),
-    ('engagement_rank', 'engagement_rate'),
-    ('growth_rank', 'growth_30d_pct'),
-    ('audience_rank_7d_ago', 'audience_7d_ago'),
-    ('audience_rank_30d_ago', 'audience_30d_ago'),
-] %}
-{% set size = var('leaderboard_size', 100) %}
+{% set size = var('leaderboard_size') %}
 with earlier as (
     select profile_key, followers_7d_ago as audience_7d_ago, followers_30d_ago as audience_30d_ago
     from {{ ref('int_instagram__profiles') }}
@@ -50,9 +44,10 @@ profiles as (
     left join earlier as e on e.profile_key = d.profile_key
 ),
 ranked as (
-    {{ leaderboard_ranks('profiles', dimensions, ranks,
-        eligible='audience >= ' ~ var('leaderboard_min_audience', 1000),
-        eligible_ranks=['engagement_rank', 'growth_rank']) }}
+    {{ leaderboard_ranks('profiles', dimensions, earlier_audiences=[
+        ('audience_rank_7d_ago', 'audience_7d_ago'),
+        ('audience_rank_30d_ago', 'audience_30d_ago'),
+    ]) }}
 )
 select
     toLowCardinality(toString(dimension)) as dimension,

@@ -4,7 +4,7 @@
 -- requests: volume, outcomes, rate limiting and latency percentiles. The one scan of the log
 -- that the hourly monitoring marts (success rate, latency, rate limits) share; it reads only
 -- the window, on the log's (source, started_at) order.
-{% set hours = monitoring_var('monitoring_hours') %}
+{% set hours = var('monitoring_hours') %}
 with as_of as (
     select {{ beat_as_of() }} as as_of
 ),
@@ -36,7 +36,7 @@ pairs as (
     -- every source and endpoint seen in the SLO window, so a silent hour shows as zero
     select distinct source, endpoint
     from {{ ref('stg_beat__scrape_requests') }}
-    where started_at > (select as_of from as_of) - interval {{ monitoring_var('slo_window_days') }} day
+    where started_at > (select as_of from as_of) - interval {{ var('slo_window_days') }} day
 ),
 grid as (
     select

@@ -18,7 +18,7 @@ requests as (
         error_class
     from {{ ref('stg_beat__scrape_requests') }}
     where endpoint in ('profile', 'channel')
-      and started_at > (select as_of from as_of) - interval {{ monitoring_var('monitoring_target_days') }} day
+      and started_at > (select as_of from as_of) - interval {{ var('monitoring_target_days') }} day
       and started_at <= (select as_of from as_of)
 ),
 per_target as (
@@ -30,9 +30,9 @@ per_target as (
         count() as requests,
         countIf(not is_success) as failures,
         max(started_at) as last_requested_at,
-        -- in a tuple: argMax skips a NULL argument, and a success's NULL error class must win
-        argMax(tuple(error_class), started_at).1 as last_error_class,
-        argMax(request_id, started_at) as last_request_id,
+        -- latest(), NULL included: a success's NULL error class must win over older failures
+        {{ latest('error_class', 'started_at') }} as last_error_class,
+        {{ latest('request_id', 'started_at') }} as last_request_id,
         maxIf(started_at, is_success) as last_success_at_or_epoch,
         countIf(is_success) > 0 as has_success,
         groupArrayIf(started_at, not is_success) as failure_times
@@ -57,5 +57,5 @@ from per_target
 left join (
     select request_id, is_retryable
     from {{ ref('stg_beat__scrape_failures') }}
-    where started_at > (select as_of from as_of) - interval {{ monitoring_var('monitoring_target_days') }} day
+    where started_at > (select as_of from as_of) - interval {{ var('monitoring_target_days') }} day
 ) as f on f.request_id = per_target.last_request_id

@@ -4,7 +4,7 @@
 -- `consistency_posts` posts, the regularity of the cadence and the stability of engagement
 -- (coefficients of variation) that make the consistency score, and the comments-to-likes ratio.
 -- Shared by the cadence, consistency, engagement-quality and creator-score models.
-{% set last_n = ranking_var('consistency_posts') %}
+{% set last_n = var('consistency_posts') %}
 with posts as (
     select * from {{ ref('int_ranking__posts') }}
 ),

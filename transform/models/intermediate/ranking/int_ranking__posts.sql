@@ -5,9 +5,9 @@
 -- baseline: the median engagement of their previous `baseline_posts` posts. The one place the
 -- ranking marts (top, trending, viral posts) and the creator stats (cadence, consistency) read
 -- posts from. Refreshed by the profile-ranking tier (every 2 h); the post-ranking tier reads it.
-{% set lookback = ranking_var('ranking_lookback_days') %}
-{% set baseline_posts = ranking_var('baseline_posts') %}
-{% set baseline_min_posts = ranking_var('baseline_min_posts') %}
+{% set lookback = var('ranking_lookback_days') %}
+{% set baseline_posts = var('baseline_posts') %}
+{% set baseline_min_posts = var('baseline_min_posts') %}
 with ig_as_of as (
     select any(as_of) as as_of from {{ ref('int_instagram__profiles') }}
 ),

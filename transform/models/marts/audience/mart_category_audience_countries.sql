@@ -42,10 +42,10 @@ select
     toLowCardinality(toString(category)) as category,
     toLowCardinality(toString(country)) as country,
     toFloat64(audience_share) as audience_share,
-    toUInt64(round(estimated_audience)) as estimated_audience,
-    toUInt64(creators_present) as creators_present,
-    toUInt64(category_creators) as category_creators,
-    toUInt64(row_number() over (partition by platform, category order by audience_share desc, country)) as country_rank
+    toInt64(round(estimated_audience)) as estimated_audience,
+    toInt32(creators_present) as creators_present,
+    toInt32(category_creators) as category_creators,
+    toInt32(row_number() over (partition by platform, category order by audience_share desc, country)) as country_rank
 from mix
 order by platform, category, audience_share desc, country
 limit {{ var('category_top_countries', 10) }} by platform, category

@@ -34,12 +34,12 @@ mix as (
     group by m.collection_id, g.country
 )
 select
-    toUInt64(collection_id) as collection_id,
-    toUInt64(brand_id) as brand_id,
+    toInt64(collection_id) as collection_id,
+    toInt64(brand_id) as brand_id,
     toLowCardinality(toString(country)) as country,
     toFloat64(audience_share) as audience_share,
-    toUInt64(round(estimated_audience)) as estimated_audience,
-    toUInt64(members_present) as members_present,
-    toUInt64(row_number() over (partition by collection_id order by audience_share desc, country)) as country_rank,
+    toInt64(round(estimated_audience)) as estimated_audience,
+    toInt32(members_present) as members_present,
+    toInt32(row_number() over (partition by collection_id order by audience_share desc, country)) as country_rank,
     toNullable(toFloat64({{ safe_divide('located_audience', 'total_audience') }})) as geography_coverage
 from mix

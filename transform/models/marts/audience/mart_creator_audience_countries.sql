@@ -9,8 +9,8 @@ select
     toLowCardinality(toString(p.platform)) as platform,
     toLowCardinality(toString(g.country)) as country,
     toFloat64(g.audience_share) as audience_share,
-    toNullable(toUInt64(round(g.audience_share * p.audience))) as estimated_audience,
-    toUInt64(row_number() over (partition by g.profile_key order by g.audience_share desc, g.country)) as country_rank,
+    toNullable(toInt64(round(g.audience_share * p.audience))) as estimated_audience,
+    toInt32(row_number() over (partition by g.profile_key order by g.audience_share desc, g.country)) as country_rank,
     toLowCardinality(toString(g.source)) as source
 from {{ ref('int_audience__creator_countries') }} as g
 inner join {{ ref('mart_profile_metrics') }} as p on p.profile_key = g.profile_key

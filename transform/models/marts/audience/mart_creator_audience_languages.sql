@@ -9,7 +9,7 @@ select
     toLowCardinality(toString(p.platform)) as platform,
     toLowCardinality(toString(l.language)) as language,
     toFloat64(l.language_share) as language_share,
-    toUInt64(row_number() over (partition by l.profile_key order by l.language_share desc, l.language)) as language_rank,
+    toInt32(row_number() over (partition by l.profile_key order by l.language_share desc, l.language)) as language_rank,
     toLowCardinality(toString(l.source)) as source
 from {{ ref('int_audience__creator_languages') }} as l
 inner join {{ ref('mart_profile_metrics') }} as p on p.profile_key = l.profile_key

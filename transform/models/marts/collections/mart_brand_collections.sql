@@ -50,17 +50,17 @@ reach as (
     group by brand_id
 )
 select
-    toUInt64(b.brand_id) as brand_id,
+    toInt64(b.brand_id) as brand_id,
     toString(b.brand_name) as brand_name,
-    toUInt64(coalesce(c.collections, 0)) as collections,
-    toUInt64(coalesce(c.active_collections, 0)) as active_collections,
-    toUInt64(coalesce(k.campaigns, 0)) as campaigns,
-    toUInt64(coalesce(k.active_campaigns, 0)) as active_campaigns,
-    toUInt64(coalesce(ms.memberships, 0)) as memberships,
-    toUInt64(coalesce(p.distinct_profiles, 0)) as distinct_profiles,
-    toUInt64(coalesce(p.distinct_creators, 0)) as distinct_creators,
-    toUInt64(coalesce(r.summed_collection_reach, 0)) as summed_collection_reach,
-    toUInt64(coalesce(p.deduplicated_reach, 0)) as deduplicated_reach,
+    toInt32(coalesce(c.collections, 0)) as collections,
+    toInt32(coalesce(c.active_collections, 0)) as active_collections,
+    toInt32(coalesce(k.campaigns, 0)) as campaigns,
+    toInt32(coalesce(k.active_campaigns, 0)) as active_campaigns,
+    toInt32(coalesce(ms.memberships, 0)) as memberships,
+    toInt32(coalesce(p.distinct_profiles, 0)) as distinct_profiles,
+    toInt32(coalesce(p.distinct_creators, 0)) as distinct_creators,
+    toInt64(coalesce(r.summed_collection_reach, 0)) as summed_collection_reach,
+    toInt64(coalesce(p.deduplicated_reach, 0)) as deduplicated_reach,
     toNullable(toFloat64(p.avg_engagement_rate)) as avg_engagement_rate,
     toFloat64(coalesce(p.cost_per_round, 0)) as est_cost_per_round_usd,
     toFloat64(coalesce(p.media_value_per_round, 0)) as est_media_value_per_round_usd

@@ -35,20 +35,20 @@ top_pairs as (
     array join top as pair, arrayEnumerate(top) as overlap_rank
 )
 select
-    toUInt64(p.collection_id) as collection_id,
-    toUInt64(p.brand_id) as brand_id,
+    toInt64(p.collection_id) as collection_id,
+    toInt64(p.brand_id) as brand_id,
     toString(a.profile_key) as profile_key_a,
     toString(b.profile_key) as profile_key_b,
-    toUInt64(p.collection_member_id_a) as collection_member_id_a,
-    toUInt64(p.collection_member_id_b) as collection_member_id_b,
-    toUInt64(p.audience_a) as audience_a,
-    toUInt64(p.audience_b) as audience_b,
-    toUInt64(p.shared_commenters) as shared_commenters,
+    toInt64(p.collection_member_id_a) as collection_member_id_a,
+    toInt64(p.collection_member_id_b) as collection_member_id_b,
+    toInt64(p.audience_a) as audience_a,
+    toInt64(p.audience_b) as audience_b,
+    toInt64(p.shared_commenters) as shared_commenters,
     toNullable(toFloat64(p.geo_similarity)) as geo_similarity,
     toLowCardinality(toString(p.overlap_method)) as overlap_method,
     toFloat64(p.overlap_rate) as overlap_rate,
-    toUInt64(round(p.estimated_shared_audience)) as estimated_shared_audience,
-    toUInt64(p.overlap_rank) as overlap_rank
+    toInt64(round(p.estimated_shared_audience)) as estimated_shared_audience,
+    toInt32(p.overlap_rank) as overlap_rank
 from top_pairs as p
 inner join {{ ref('int_collections__members') }} as a on a.collection_member_id = p.collection_member_id_a
 inner join {{ ref('int_collections__members') }} as b on b.collection_member_id = p.collection_member_id_b

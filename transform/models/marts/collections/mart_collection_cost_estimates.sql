@@ -17,15 +17,16 @@ with members as (
     group by collection_id
 ),
 budgets as (
-    select collection_id, argMax({{ to_usd('budget', 'currency') }}, starts_on) as budget_usd
+    -- the newest campaign's budget, NULL when it has none (not an older campaign's budget)
+    select collection_id, {{ latest(to_usd('budget', 'currency'), 'starts_on') }} as budget_usd
     from {{ ref('stg_coffee__campaigns') }}
     where collection_id is not null and status != 'draft'
     group by collection_id
 )
 select
-    toUInt64(c.collection_id) as collection_id,
-    toUInt64(c.brand_id) as brand_id,
-    toUInt64(coalesce(m.members_priced, 0)) as members_priced,
+    toInt64(c.collection_id) as collection_id,
+    toInt64(c.brand_id) as brand_id,
+    toInt32(coalesce(m.members_priced, 0)) as members_priced,
     toFloat64(coalesce(m.cost_per_round, 0)) as est_cost_per_round_usd,
     toFloat64(coalesce(m.media_value_per_round, 0)) as est_media_value_per_round_usd,
     toNullable(toFloat64({{ safe_divide('m.media_value_per_round', 'm.cost_per_round') }})) as media_value_to_cost_ratio,

@@ -32,17 +32,17 @@ recent as (
     group by m.collection_id
 )
 select
-    toUInt64(c.collection_id) as collection_id,
-    toUInt64(c.brand_id) as brand_id,
-    toUInt64(coalesce(m.members_measured, 0)) as members_measured,
+    toInt64(c.collection_id) as collection_id,
+    toInt64(c.brand_id) as brand_id,
+    toInt32(coalesce(m.members_measured, 0)) as members_measured,
     toNullable(toFloat64(m.avg_engagement_rate)) as avg_engagement_rate,
     toNullable(toFloat64(m.median_engagement_rate)) as median_engagement_rate,
     toNullable(toFloat64(m.engagements_per_follower)) as engagements_per_follower,
     toFloat64(coalesce(m.expected_engagements_per_round, 0)) as expected_engagements_per_round,
     toNullable(toString(if(m.members_measured > 0, m.most_engaging_profile_key, NULL))) as most_engaging_profile_key,
-    toUInt64(coalesce(r.posts_30d, 0)) as posts_30d,
-    toUInt64(coalesce(r.members_posting_30d, 0)) as members_posting_30d,
-    toUInt64(coalesce(r.engagements_30d, 0)) as engagements_30d,
+    toInt64(coalesce(r.posts_30d, 0)) as posts_30d,
+    toInt32(coalesce(r.members_posting_30d, 0)) as members_posting_30d,
+    toInt64(coalesce(r.engagements_30d, 0)) as engagements_30d,
     toNullable(toFloat64({{ safe_divide('r.engagements_30d', 'r.posts_30d') }})) as engagements_per_post_30d
 from {{ ref('stg_coffee__collections') }} as c
 left join members as m on m.collection_id = c.collection_id

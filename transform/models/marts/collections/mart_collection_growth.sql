@@ -22,16 +22,16 @@ with members as (
     group by collection_id
 )
 select
-    toUInt64(c.collection_id) as collection_id,
-    toUInt64(c.brand_id) as brand_id,
-    toUInt64(coalesce(m.audience_sum, 0)) as audience,
+    toInt64(c.collection_id) as collection_id,
+    toInt64(c.brand_id) as brand_id,
+    toInt64(coalesce(m.audience_sum, 0)) as audience,
     toNullable(toInt64(if(m.audience_7d_ago_sum is null, NULL, toInt64(m.audience_now_7d_base) - toInt64(m.audience_7d_ago_sum)))) as audience_growth_7d,
     toNullable(toFloat64({{ growth_pct('m.audience_now_7d_base', 'm.audience_7d_ago_sum') }})) as audience_growth_7d_pct,
     toNullable(toInt64(if(m.audience_30d_ago_sum is null, NULL, toInt64(m.audience_now_30d_base) - toInt64(m.audience_30d_ago_sum)))) as audience_growth_30d,
     toNullable(toFloat64({{ growth_pct('m.audience_now_30d_base', 'm.audience_30d_ago_sum') }})) as audience_growth_30d_pct,
-    toUInt64(coalesce(m.members_measured, 0)) as members_measured,
-    toUInt64(coalesce(m.members_growing, 0)) as members_growing,
-    toUInt64(coalesce(m.members_declining, 0)) as members_declining,
+    toInt32(coalesce(m.members_measured, 0)) as members_measured,
+    toInt32(coalesce(m.members_growing, 0)) as members_growing,
+    toInt32(coalesce(m.members_declining, 0)) as members_declining,
     toNullable(toString(if(m.members_measured > 0, m.fastest_growing_profile_key, NULL))) as fastest_growing_profile_key,
     toNullable(toFloat64(m.fastest_growth_pct)) as fastest_growth_30d_pct
 from {{ ref('stg_coffee__collections') }} as c

@@ -42,19 +42,19 @@ scored as (
     from ranked
 )
 select
-    toUInt64(collection_member_id) as collection_member_id,
-    toUInt64(collection_id) as collection_id,
-    toUInt64(brand_id) as brand_id,
+    toInt64(collection_member_id) as collection_member_id,
+    toInt64(collection_id) as collection_id,
+    toInt64(brand_id) as brand_id,
     toString(profile_key) as profile_key,
     toLowCardinality(toString(platform)) as platform,
-    toNullable(toUInt64(audience)) as audience,
+    toNullable(toInt64(audience)) as audience,
     toNullable(toFloat64(engagement_rate)) as engagement_rate,
     toNullable(toFloat64(audience_growth_30d_pct)) as audience_growth_30d_pct,
     toNullable(toFloat64(media_value_per_cost)) as media_value_per_cost,
     {%- for name in metrics %}
-    toNullable(toUInt64({{ name }})) as {{ name }},
+    toNullable(toInt32({{ name }})) as {{ name }},
     {%- endfor %}
     toNullable(toFloat64(if(metrics_known = 0, NULL, overall_score))) as overall_score,
-    toUInt64(row_number() over (partition by collection_id order by if(metrics_known = 0, -1, overall_score) desc, audience desc, profile_key)) as overall_rank,
-    toUInt64(ranked_members) as ranked_members
+    toInt32(row_number() over (partition by collection_id order by if(metrics_known = 0, -1, overall_score) desc, audience desc, profile_key)) as overall_rank,
+    toInt32(ranked_members) as ranked_members
 from scored

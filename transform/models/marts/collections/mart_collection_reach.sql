@@ -30,19 +30,19 @@ overlap as (
     group by collection_id
 )
 select
-    toUInt64(c.collection_id) as collection_id,
-    toUInt64(c.brand_id) as brand_id,
+    toInt64(c.collection_id) as collection_id,
+    toInt64(c.brand_id) as brand_id,
     toString(c.collection_name) as collection_name,
-    toUInt64(coalesce(m.live_members, 0)) as live_members,
-    toUInt64(coalesce(m.distinct_creators, 0)) as distinct_creators,
-    toUInt64(coalesce(m.total_reach, 0)) as total_reach,
-    toUInt64(coalesce(m.instagram_reach, 0)) as instagram_reach,
-    toUInt64(coalesce(m.youtube_reach, 0)) as youtube_reach,
-    toUInt64(coalesce(o.member_pairs, 0)) as member_pairs,
-    toUInt64(coalesce(o.pairs_from_commenters, 0)) as pairs_from_commenters,
-    toUInt64(coalesce(o.same_creator_pairs, 0)) as same_creator_pairs,
-    toUInt64(round(coalesce(o.shared_audience, 0))) as estimated_shared_audience,
-    toUInt64(greatest(toFloat64(coalesce(m.largest_audience, 0)), round(toFloat64(coalesce(m.total_reach, 0)) - coalesce(o.shared_audience, 0)))) as unique_reach,
+    toInt32(coalesce(m.live_members, 0)) as live_members,
+    toInt32(coalesce(m.distinct_creators, 0)) as distinct_creators,
+    toInt64(coalesce(m.total_reach, 0)) as total_reach,
+    toInt64(coalesce(m.instagram_reach, 0)) as instagram_reach,
+    toInt64(coalesce(m.youtube_reach, 0)) as youtube_reach,
+    toInt64(coalesce(o.member_pairs, 0)) as member_pairs,
+    toInt64(coalesce(o.pairs_from_commenters, 0)) as pairs_from_commenters,
+    toInt64(coalesce(o.same_creator_pairs, 0)) as same_creator_pairs,
+    toInt64(round(coalesce(o.shared_audience, 0))) as estimated_shared_audience,
+    toInt64(greatest(toFloat64(coalesce(m.largest_audience, 0)), round(toFloat64(coalesce(m.total_reach, 0)) - coalesce(o.shared_audience, 0)))) as unique_reach,
     toNullable(toFloat64({{ safe_divide('greatest(toFloat64(coalesce(m.largest_audience, 0)), round(toFloat64(coalesce(m.total_reach, 0)) - coalesce(o.shared_audience, 0)))', 'm.total_reach') }})) as unique_reach_ratio
 from {{ ref('stg_coffee__collections') }} as c
 left join members as m on m.collection_id = c.collection_id

@@ -10,14 +10,14 @@ content as (
     where posted_at > {{ as_of(ref('int_collections__member_content'), 'last_scraped_at') }} - interval 91 day
 )
 select
-    toUInt64(m.collection_id) as collection_id,
-    toUInt64(any(m.brand_id)) as brand_id,
+    toInt64(m.collection_id) as collection_id,
+    toInt64(any(m.brand_id)) as brand_id,
     toStartOfWeek(p.posted_at, 1) as week_start,
-    toUInt64(count()) as posts,
-    toUInt64(countIf(p.is_paid_partnership)) as paid_partnership_posts,
-    toUInt64(uniqExact(m.profile_key)) as members_posting,
-    toUInt64(sum(p.engagements)) as engagements,
-    toUInt64(sum(coalesce(p.views, 0))) as views,
+    toInt64(count()) as posts,
+    toInt64(countIf(p.is_paid_partnership)) as paid_partnership_posts,
+    toInt32(uniqExact(m.profile_key)) as members_posting,
+    toInt64(sum(p.engagements)) as engagements,
+    toInt64(sum(coalesce(p.views, 0))) as views,
     toNullable(toFloat64({{ safe_divide('sum(p.engagements)', 'count()') }})) as engagements_per_post
 from members as m
 inner join content as p on p.profile_key = m.profile_key

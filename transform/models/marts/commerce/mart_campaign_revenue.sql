@@ -12,7 +12,7 @@ with campaigns as (
     where collection_id is not null
 ),
 orders as (
-    select * from {{ ref('int_commerce__attributed_orders') }}
+    select * from {{ ref('int_shopify__attributed_orders') }}
     order by order_id, collection_member_id
     limit 1 by collection_id, order_id
 ),

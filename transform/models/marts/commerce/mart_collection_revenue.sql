@@ -10,7 +10,7 @@ with orders as (
         toUInt64(uniqExactIf(collection_member_id, is_counted)) as members_selling,
         toString(any(currency)) as shop_currency
     from (
-        select * from {{ ref('int_commerce__attributed_orders') }}
+        select * from {{ ref('int_shopify__attributed_orders') }}
         order by order_id, collection_member_id
         limit 1 by collection_id, order_id
     )

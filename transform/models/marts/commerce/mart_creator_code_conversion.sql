@@ -10,7 +10,7 @@ orders as (
     select
         collection_member_id,
         {{ order_revenue_aggregates() }}
-    from {{ ref('int_commerce__attributed_orders') }}
+    from {{ ref('int_shopify__attributed_orders') }}
     group by collection_member_id
 ),
 engagements as (

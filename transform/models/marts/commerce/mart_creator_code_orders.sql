@@ -4,7 +4,7 @@
 -- value, customers, and its first and last order. The "codes" table of the brand's commerce
 -- page: which creators sell. An order counted in two of the brand's collections counts once.
 with code_orders as (
-    select * from {{ ref('int_commerce__attributed_orders') }}
+    select * from {{ ref('int_shopify__attributed_orders') }}
     order by order_id, collection_member_id
     limit 1 by brand_id, discount_code, order_id
 ),

@@ -4,7 +4,7 @@
 -- audience buys, for brand managers planning the next brief or bundle.
 with orders as (
     select distinct brand_id, discount_code, order_id, currency
-    from {{ ref('int_commerce__attributed_orders') }}
+    from {{ ref('int_shopify__attributed_orders') }}
     where is_counted
 ),
 products as (
@@ -37,4 +37,4 @@ select
     toUInt64(row_number() over (partition by brand_id, discount_code order by revenue desc, product_id)) as product_rank
 from products
 order by brand_id, discount_code, revenue desc, product_id
-limit {{ var('top_products_per_code', 10) }} by brand_id, discount_code
+limit {{ var('top_products_per_code') }} by brand_id, discount_code

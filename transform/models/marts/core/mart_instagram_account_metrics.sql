@@ -1,6 +1,6 @@
 {{ config(materialized='table', order_by='profile_id', tags=['core']) }}
 -- One row per Instagram account: the numbers its profile page shows. Latest counts come from
--- int_instagram__profiles (argMax); post metrics average the account's last N posts
+-- int_instagram__profiles (latest()); post metrics average the account's last N posts
 -- (var engagement_posts, 12) whose latest snapshot we hold; posting frequency counts posts
 -- published in the 30 days before the as-of time.
 {% set last_n = var('engagement_posts', 12) %}
@@ -41,21 +41,21 @@ cadence as (
     group by profile_id
 )
 select
-    toUInt64(p.profile_id) as profile_id,
+    toInt64(p.profile_id) as profile_id,
     toString(p.profile_key) as profile_key,
     toString(p.username) as username,
     p.full_name as full_name,
     toLowCardinality(toNullable(toString(p.category))) as category,
     toLowCardinality(toNullable(toString(p.country))) as country,
     toLowCardinality(toNullable(toString(p.language))) as language,
-    toUInt64(p.followers) as followers,
-    toUInt64(p.following) as following,
-    toUInt64(p.posts_count) as posts_count,
+    toInt64(p.followers) as followers,
+    toInt64(p.following) as following,
+    toInt64(p.posts_count) as posts_count,
     p.is_verified as is_verified,
     p.is_private as is_private,
     p.is_business as is_business,
     toBool(p.is_deleted) as is_deleted,
-    toUInt64(coalesce(ps.posts_measured, 0)) as posts_measured,
+    toInt32(coalesce(ps.posts_measured, 0)) as posts_measured,
     toNullable(toFloat64(ps.engagement_rate)) as engagement_rate,
     toNullable(toFloat64(ps.avg_likes)) as avg_likes,
     toNullable(toFloat64(ps.avg_comments)) as avg_comments,
@@ -66,7 +66,7 @@ select
     toNullable(toFloat64(ps.video_share)) as video_share,
     toNullable(toFloat64(ps.paid_partnership_share)) as paid_partnership_share,
     toNullable(toFloat64(ps.avg_hashtags_per_post)) as avg_hashtags_per_post,
-    toUInt64(coalesce(c.posts_last_30d, 0)) as posts_last_30d,
+    toInt32(coalesce(c.posts_last_30d, 0)) as posts_last_30d,
     toFloat64(coalesce(c.posts_last_30d, 0)) * 7 / 30 as posts_per_week,
     toNullable(toInt64(p.followers) - toInt64(p.followers_7d_ago)) as follower_growth_7d,
     toNullable(toInt64(p.followers) - toInt64(p.followers_30d_ago)) as follower_growth_30d,

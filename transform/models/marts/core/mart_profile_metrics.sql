@@ -57,7 +57,7 @@ select
     toLowCardinality(toNullable(toString(u.language))) as language,
     toNullable(toUInt64(u.audience)) as audience,
     toString(multiIf(u.audience is null, 'unknown', u.audience < 10000, 'nano', u.audience < 100000, 'micro', u.audience < 1000000, 'macro', 'mega')) as audience_tier,
-    toUInt64(u.posts_count) as posts_count,
+    toInt64(u.posts_count) as posts_count,
     toNullable(toFloat64(u.engagement_rate)) as engagement_rate,
     toNullable(toFloat64(u.avg_likes)) as avg_likes,
     toNullable(toFloat64(u.avg_comments)) as avg_comments,

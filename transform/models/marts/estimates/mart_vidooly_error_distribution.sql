@@ -18,8 +18,8 @@ by_dimension as (
 select
     toLowCardinality(toString(dimension)) as dimension,
     toString(dimension_value) as dimension_value,
-    toUInt64(count()) as channels,
-    toUInt64(countIf(views_log_ratio is not null)) as channels_measured,
+    toInt32(count()) as channels,
+    toInt32(countIf(views_log_ratio is not null)) as channels_measured,
     toNullable(toFloat64(if(channels_measured = 0, NULL, quantileExactIf(0.1)(views_error_pct, views_log_ratio is not null)))) as error_pct_p10,
     toNullable(toFloat64(if(channels_measured = 0, NULL, quantileExactIf(0.5)(views_error_pct, views_log_ratio is not null)))) as error_pct_median,
     toNullable(toFloat64(if(channels_measured = 0, NULL, quantileExactIf(0.9)(views_error_pct, views_log_ratio is not null)))) as error_pct_p90,

@@ -27,12 +27,12 @@ select
     toString(title) as title,
     toLowCardinality(toNullable(toString(category))) as category,
     toLowCardinality(toNullable(toString(country))) as country,
-    toNullable(toUInt64(estimated_monthly_views)) as estimated_monthly_views,
+    toNullable(toInt64(estimated_monthly_views)) as estimated_monthly_views,
     toFloat64(assumeNotNull(observed_monthly_views)) as observed_monthly_views,
     toFloat64(assumeNotNull(views_log_ratio)) as views_log_ratio,
     toFloat64(typical_log_ratio) as typical_log_ratio,
     toFloat64(assumeNotNull(robust_z)) as robust_z,
     toLowCardinality(if(views_log_ratio > typical_log_ratio, 'overestimated', 'underestimated')) as direction,
-    toUInt64(row_number() over (order by abs(robust_z) desc, views_abs_log_error desc, channel_id)) as divergence_rank
+    toInt32(row_number() over (order by abs(robust_z) desc, views_abs_log_error desc, channel_id)) as divergence_rank
 from scored
 where abs(robust_z) >= {{ var('vidooly_outlier_z', 2) }}

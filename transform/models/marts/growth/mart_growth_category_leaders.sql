@@ -10,7 +10,7 @@ with candidates as (
         row_number() over (partition by category_value, week_start order by audience_change_pct desc, profile_key) as growth_rank
     from {{ ref('int_growth__profile_weeks') }}
     where audience_change_pct is not null
-      and toInt64(audience_end) - audience_change >= {{ var('growth_leaders_min_audience', 1000) }}
+      and toInt64(audience_end) - audience_change >= {{ var('growth_leaders_min_audience') }}
 )
 select
     toLowCardinality(toString(category_value)) as category,
@@ -23,4 +23,4 @@ select
     toInt64(assumeNotNull(audience_change)) as audience_change,
     toFloat64(assumeNotNull(audience_change_pct)) as audience_change_pct
 from candidates
-where growth_rank <= {{ var('growth_leaders_size', 10) }}
+where growth_rank <= {{ var('growth_leaders_size') }}

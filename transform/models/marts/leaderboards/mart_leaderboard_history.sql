@@ -3,8 +3,8 @@
 -- var leaderboard_history_days (30) days, of every profile on the platform top list on any of
 -- them; a day's audience is the latest scrape on or before it (ASOF join). The app draws a
 -- profile's rank line on leaderboard and profile pages from it.
-{% set days = var('leaderboard_history_days', 30) %}
-{% set size = var('leaderboard_size', 100) %}
+{% set days = var('leaderboard_history_days') %}
+{% set size = var('leaderboard_size') %}
 with as_of as (
     select 'instagram' as platform, toDate(any(as_of)) as as_of_day from {{ ref('int_instagram__profiles') }}
     union all

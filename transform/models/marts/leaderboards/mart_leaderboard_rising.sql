@@ -2,7 +2,7 @@
 -- Rising creators: on today's audience top list of a dimension value and climbing, ordered by
 -- the positions gained against the leaderboard of 30 days before as_of (var
 -- leaderboard_rising_size per value). The 'Rising stars' screen brand managers scout from.
-{% set size = var('leaderboard_size', 100) %}
+{% set size = var('leaderboard_size') %}
 with risers as (
     select
         *,
@@ -26,4 +26,4 @@ select
     toUInt64(assumeNotNull(audience_rank_30d_ago)) as audience_rank_30d_ago,
     toInt64(assumeNotNull(audience_rank_change_30d)) as positions_gained
 from risers
-where rising_rank <= {{ var('leaderboard_rising_size', 25) }}
+where rising_rank <= {{ var('leaderboard_rising_size') }}

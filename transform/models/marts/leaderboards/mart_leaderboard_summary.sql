@@ -2,7 +2,7 @@
 -- One row per leaderboard (dimension and value): how many profiles it ranks, their median
 -- audience, engagement and growth, the leader and the audience it takes to make the top list.
 -- The leaderboard index page, and brand managers sizing a market before opening its list.
-{% set size = var('leaderboard_size', 100) %}
+{% set size = var('leaderboard_size') %}
 select
     toLowCardinality(toString(dimension)) as dimension,
     toString(dimension_value) as dimension_value,

@@ -19,4 +19,4 @@ select
     r.as_of as as_of
 from {{ ref('int_monitoring__target_requests') }} as r
 left join {{ ref('stg_coffee__tracked_profiles') }} as t on t.profile_key = r.profile_key
-where r.consecutive_failures >= {{ monitoring_var('failing_min_failures') }}
+where r.consecutive_failures >= {{ var('failing_min_failures') }}

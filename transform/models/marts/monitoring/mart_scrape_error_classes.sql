@@ -3,7 +3,7 @@
 -- as_of: failures in the last 24 hours and in the window, each class's share of the failures
 -- and of all requests, when it was first and last seen, and whether a retry can help. The
 -- operator's triage table: which error to fix first, and whether it is still happening.
-{% set days = monitoring_var('monitoring_error_days') %}
+{% set days = var('monitoring_error_days') %}
 with as_of as (
     select {{ beat_as_of() }} as as_of
 ),

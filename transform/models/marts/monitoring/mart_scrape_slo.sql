@@ -3,7 +3,7 @@
 -- var slo_success_target, the error budget (failures the target allows; NotFound, a vanished
 -- target, does not count), the share of it left and the 1 h / 24 h burn rates (1 = spending
 -- exactly the budget). The operator's SLO board, and what pages someone when a budget runs out.
-{% set target = monitoring_var('slo_success_target') %}
+{% set target = var('slo_success_target') %}
 with as_of as (
     select {{ beat_as_of() }} as as_of
 ),
@@ -15,7 +15,7 @@ requests as (
         started_at > (select as_of from as_of) - interval 1 hour as in_last_hour,
         started_at > (select as_of from as_of) - interval 24 hour as in_last_day
     from {{ ref('stg_beat__scrape_requests') }}
-    where started_at > (select as_of from as_of) - interval {{ monitoring_var('slo_window_days') }} day
+    where started_at > (select as_of from as_of) - interval {{ var('slo_window_days') }} day
       and started_at <= (select as_of from as_of)
 ),
 counted as (
@@ -34,7 +34,7 @@ counted as (
 select
     toLowCardinality(toString(source)) as source,
     toLowCardinality(toString(endpoint)) as endpoint,
-    toUInt64({{ monitoring_var('slo_window_days') }}) as window_days,
+    toUInt64({{ var('slo_window_days') }}) as window_days,
     toFloat64({{ target }}) as success_target,
     toUInt64(requests) as requests,
     toUInt64(bad_requests) as bad_requests,

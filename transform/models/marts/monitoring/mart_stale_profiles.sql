@@ -25,7 +25,7 @@ tracked as (
     left join targets as r on r.profile_key = t.profile_key
     left join {{ ref('mart_profile_metrics') }} as m on m.profile_key = t.profile_key
     where r.last_success_at is null
-       or r.last_success_at <= (select as_of from as_of) - interval {{ monitoring_var('stale_after_hours') }} hour
+       or r.last_success_at <= (select as_of from as_of) - interval {{ var('stale_after_hours') }} hour
 )
 select
     toString(profile_key) as profile_key,

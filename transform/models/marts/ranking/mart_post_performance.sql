@@ -16,4 +16,4 @@ select
     toUInt64(p.recency_index) as creator_post_recency,
     p.as_of as as_of
 from {{ ref('int_ranking__posts') }} as p
-where p.hours_since_posted <= 24 * {{ ranking_var('ranking_window_days') }}
+where p.hours_since_posted <= 24 * {{ var('ranking_window_days') }}

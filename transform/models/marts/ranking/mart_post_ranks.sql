@@ -1,40 +1,12 @@
 {{ config(order_by='(platform, profile_key, post_key)', tags=['post-ranking']) }}
--- Ranks of the posts and videos published in the 30 days before as_of: engagement per
--- follower (Instagram) or per view (YouTube), ranked across the platform and within the
+-- Ranks of the posts and videos published in the var ranking_window_days (30) days before
+-- as_of (from int_ranking__posts, the one place the ranking marts read posts from): engagement
+-- per follower (Instagram) or per view (YouTube), ranked across the platform and within the
 -- profile. The heavy tier: it reads every recent post's latest metrics.
-with ig_as_of as (
-    select any(as_of) as as_of from {{ ref('int_instagram__profiles') }}
-),
-yt_as_of as (
-    select any(as_of) as as_of from {{ ref('int_youtube__channels') }}
-),
-posts as (
-    select
-        'instagram' as platform,
-        concat('instagram:', toString(p.post_id)) as post_key,
-        concat('instagram:', toString(p.profile_id)) as profile_key,
-        p.posted_at as posted_at,
-        toString(p.media_type) as media_type,
-        p.likes as likes,
-        p.comments as comments,
-        p.views as views,
-        {{ engagement_rate('p.likes', 'p.comments', 'a.followers') }} as engagement_rate
-    from {{ ref('int_instagram__post_metrics') }} as p final
-    inner join {{ ref('int_instagram__profiles') }} as a on a.profile_id = p.profile_id
-    where p.posted_at > (select as_of from ig_as_of) - interval 30 day and not a.is_deleted
-    union all
-    select
-        'youtube' as platform,
-        concat('youtube:', v.video_id) as post_key,
-        concat('youtube:', v.channel_id) as profile_key,
-        v.published_at as posted_at,
-        if(v.is_short, 'short', 'video') as media_type,
-        v.likes as likes,
-        v.comments as comments,
-        toNullable(v.views) as views,
-        {{ engagement_rate('v.likes', 'v.comments', 'v.views') }} as engagement_rate
-    from {{ ref('int_youtube__video_metrics') }} as v
-    where v.published_at > (select as_of from yt_as_of) - interval 30 day
+with posts as (
+    select *
+    from {{ ref('int_ranking__posts') }}
+    where hours_since_posted <= 24 * {{ var('ranking_window_days') }}
 )
 select
     toLowCardinality(toString(platform)) as platform,

@@ -3,7 +3,7 @@
 -- public (consecutive snapshots disagree on is_private), deleted or restored (Beat's profile
 -- requests switch between success and NotFound; transient errors are ignored). Brand managers
 -- read it to see which creators of their lists disappeared or closed their account.
-{% set lookback = ranking_var('ranking_lookback_days') %}
+{% set lookback = var('ranking_lookback_days') %}
 with as_of as (
     select any(as_of) as as_of from {{ ref('int_instagram__profiles') }}
 ),

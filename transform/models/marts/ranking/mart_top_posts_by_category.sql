@@ -3,7 +3,7 @@
 -- as_of by engagement rate, the top var ranking_top_n of each: the category inspiration board
 -- a brand manager browses for content ideas and the creators behind them.
 with ranked as {{ top_posts(['platform', 'category'],
-    where="hours_since_posted <= 24 * " ~ ranking_var('ranking_window_days')) }}
+    where="hours_since_posted <= 24 * " ~ var('ranking_window_days')) }}
 select
     {{ post_ranking_columns('r') }},
     toUInt64(assumeNotNull(r.rank_in_group)) as category_rank,

@@ -3,7 +3,7 @@
 -- before as_of by engagement rate, the top var ranking_top_n of each: what works in a market,
 -- for a brand manager planning a campaign in one country.
 with ranked as {{ top_posts(['platform', 'country'],
-    where="hours_since_posted <= 24 * " ~ ranking_var('ranking_window_days')) }}
+    where="hours_since_posted <= 24 * " ~ var('ranking_window_days')) }}
 select
     {{ post_ranking_columns('r') }},
     toUInt64(assumeNotNull(r.rank_in_group)) as country_rank,

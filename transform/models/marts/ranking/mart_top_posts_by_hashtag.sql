@@ -7,9 +7,9 @@ with tagged as (
     from {{ ref('int_ranking__posts') }} as p
     inner join {{ ref('stg_instagram__post_hashtags') }} as h
         on concat('instagram:', toString(h.post_id)) = p.post_key
-    where p.platform = 'instagram' and p.hours_since_posted <= 24 * {{ ranking_var('ranking_window_days') }}
+    where p.platform = 'instagram' and p.hours_since_posted <= 24 * {{ var('ranking_window_days') }}
 ),
-ranked as {{ top_posts(['hashtag'], top_n=ranking_var('ranking_hashtag_top_n'), relation='tagged') }}
+ranked as {{ top_posts(['hashtag'], top_n=var('ranking_hashtag_top_n'), relation='tagged') }}
 select
     toString(r.hashtag) as hashtag,
     {{ post_ranking_columns('r') }},

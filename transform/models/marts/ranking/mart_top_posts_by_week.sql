@@ -3,7 +3,7 @@
 -- weeks before as_of by engagement rate, the top var ranking_top_n of each week: the weekly
 -- "best of" digest campaign managers send and the app's week-by-week archive.
 with ranked as {{ top_posts(['platform', 'week_start'],
-    where="week_start > toMonday(as_of) - interval " ~ ranking_var('ranking_weeks') ~ " week") }}
+    where="week_start > toMonday(as_of) - interval " ~ var('ranking_weeks') ~ " week") }}
 select
     toDate(r.week_start) as week_start,
     {{ post_ranking_columns('r') }},

@@ -3,7 +3,7 @@
 -- ranking_window_days days before as_of, the top var ranking_top_n of each by views (with their
 -- views per hour of age): the YouTube category board a brand manager reads for video creators.
 with ranked as {{ top_posts(['category'], metric='views',
-    where="platform = 'youtube' and hours_since_posted <= 24 * " ~ ranking_var('ranking_window_days')) }}
+    where="platform = 'youtube' and hours_since_posted <= 24 * " ~ var('ranking_window_days')) }}
 select
     {{ post_ranking_columns('r') }},
     toBool(cast(r.media_type, 'String') = 'short') as is_short,

@@ -3,7 +3,7 @@
 -- trending_window_hours) with the most engagement per hour since publication, the top
 -- var ranking_top_n per platform. The app's "Trending" feed for brand and campaign managers.
 with trending as {{ top_posts(['platform'], metric='engagement_per_hour',
-    where="hours_since_posted <= " ~ ranking_var('trending_window_hours')) }}
+    where="hours_since_posted <= " ~ var('trending_window_hours')) }}
 select
     {{ post_ranking_columns('t') }},
     toFloat64(t.hours_since_posted) as hours_since_posted,

@@ -11,5 +11,5 @@ select
     toUInt64(rank() over (partition by p.platform order by p.engagement_vs_baseline desc)) as viral_rank,
     p.as_of as as_of
 from {{ ref('int_ranking__posts') }} as p
-where p.hours_since_posted <= 24 * {{ ranking_var('ranking_window_days') }}
-  and p.engagement_vs_baseline >= {{ ranking_var('viral_ratio_threshold') }}
+where p.hours_since_posted <= 24 * {{ var('ranking_window_days') }}
+  and p.engagement_vs_baseline >= {{ var('viral_ratio_threshold') }}

@@ -1,4 +1,4 @@
--- One row per comment, its latest observation (likes grow): argMax on the fetch time.
+-- One row per comment, its latest observation (likes grow): latest() on the fetch time.
 select
     comment_id,
     any(profile_id) as profile_id,

@@ -1,5 +1,6 @@
--- One row per post, its latest metadata: argMax on the scrape time (the table's version), so a
--- late delivery of an older scrape never wins, whether or not a merge has run.
+-- One row per post, its latest metadata: latest() on the scrape time (the table's version), so a
+-- late delivery of an older scrape never wins, whether or not a merge has run; a caption the
+-- owner deleted (NULL now) is NULL.
 select
     post_id,
     any(profile_id) as profile_id,

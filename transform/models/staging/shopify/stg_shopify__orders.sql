@@ -1,5 +1,6 @@
--- One order, its latest version: argMax on Shopify's updated_at, so a late webhook of an older
--- version never overwrites a newer one.
+-- One order, its latest version: latest() on Shopify's updated_at, so a late webhook of an older
+-- version never overwrites a newer one. A webhook carries the whole order, so its NULLs are
+-- the order's state (no cancellation, a guest checkout), never an omission.
 select
     order_id,
     any(shop_domain) as shop_domain,

@@ -1,4 +1,6 @@
--- One channel, its newest weekly estimate: argMax on estimated_at (the version).
+-- One channel, its newest weekly estimate: latest() on estimated_at (the version). The row is one
+-- week's estimate, dated estimated_at: a field Vidooly left NULL that week is unknown, and is not
+-- filled in from an older week (last_known would mix weeks under the newest date).
 select
     channel_id,
     max(version) as estimated_at,

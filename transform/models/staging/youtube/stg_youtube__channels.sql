@@ -1,4 +1,6 @@
--- One row per channel, its latest metadata: argMax on the scrape time (the version).
+-- One row per channel, its latest metadata: latest() on the scrape time (the version). Every
+-- field is the newest scrape's, NULL included: a description, URL, country or language the
+-- owner cleared is gone, and hidden_subscriber_count says whether the count is hidden now.
 select
     channel_id,
     {{ latest('title') }} as title,

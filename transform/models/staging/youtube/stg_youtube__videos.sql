@@ -1,4 +1,5 @@
--- One row per video, its latest metadata: argMax on the scrape time (the version).
+-- One row per video, its latest metadata: latest() on the scrape time (the version), NULL
+-- included (a language the owner cleared is unset now).
 select
     video_id,
     any(channel_id) as channel_id,
