@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,7 +35,15 @@ from stir.stack.process import StackError, human_size, tail_lines
 from stir.stack.services import SERVICE_NAMES, Outcome, Stack
 
 if TYPE_CHECKING:
+    from prefect.states import State
+
+    from stir.console import ProgressDisplay
+    from stir.deployments.status import PlatformStatus
     from stir.deployments.tiers import WorkPool
+    from stir.sources.seed import SeedResult
+
+T = TypeVar("T")
+log = logging.getLogger("stir.cli")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,6 +98,36 @@ def operation() -> Iterator[None]:
     except StackError as exc:
         _console(stderr=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(exc.exit_code) from None
+
+
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Stream every log line (Prefect's, dbt's, Stir's) to the terminal instead of a "
+        "progress display with the logs in a file.",
+    ),
+]
+
+
+@contextlib.contextmanager
+def _progress(
+    settings: Settings, command: str, subjects: list[str], verbose: bool
+) -> Iterator[ProgressDisplay]:
+    """A progress display of `subjects`, the logs in a new file under the state directory (its
+    path printed first); with `verbose`, the logs on the terminal and no display."""
+    from stir.console import ProgressDisplay, log_file_path, logs_to_file, stir_logs_to_terminal
+
+    out = _console()
+    if verbose:
+        with stir_logs_to_terminal(), ProgressDisplay(out, subjects, show=False) as display:
+            yield display
+        return
+    path = log_file_path(settings.state_dir, command)
+    out.print(f"logs: {path}", markup=False, soft_wrap=True)
+    with logs_to_file(path), ProgressDisplay(out, subjects) as display:
+        yield display
 
 
 def _version(value: bool) -> None:
@@ -314,6 +353,7 @@ def _follow(files: dict[str, Path], prefix: bool) -> None:
 # --- stir seed ----------------------------------------------------------------------------
 
 SeedScale = StrEnum("SeedScale", {name: name for name in ("xs", "s", "m", "l")})  # type: ignore[misc]
+DEFAULT_ANCHOR = date(2026, 1, 1)
 
 
 @app.command("seed")
@@ -337,7 +377,7 @@ def seed_command(
     anchor: Annotated[
         str,
         typer.Option(help="The date (YYYY-MM-DD, UTC) the 90 days of history end at."),
-    ] = "2026-01-01",
+    ] = DEFAULT_ANCHOR.isoformat(),
     increment: Annotated[
         bool,
         typer.Option(
@@ -364,18 +404,16 @@ def seed_command(
             "--force", help="Allow seeding servers that are not the embedded local stack."
         ),
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Create the raw source tables and fill them with realistic, deterministic data.
 
     A base seed empties every raw table (ClickHouse raw_* databases, PostgreSQL schema coffee)
     and the S3 drops, then generates 90 days of Instagram, YouTube, Beat, Coffee, Shopify and
     Vidooly data inside ClickHouse. --increment appends one more batch. The tables are
-    described in docs/sources.md.
+    described in docs/sources.md. Shows its steps; the log lines go to a file under the state
+    directory (its path printed first), or to the terminal with --verbose.
     """
-    # Imported here: the seeder pulls in boto3 and asyncpg, which `stir --help` does not need.
-    from stir.clickhouse import ClickHouseError
-    from stir.sources.seed import Seeder, SeedError, StepEvent, guard_servers, summarize
-
     err = _console(stderr=True)
     if increment and schema_only:
         err.print("error: --increment and --schema-only exclude each other", markup=False)
@@ -393,63 +431,99 @@ def seed_command(
         err.print(f"error: --anchor {anchor!r} is not a date like 2026-01-01", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
     settings = load_settings()
-    out = _console()
+    if schema_only:
+        # Creating what is missing destroys nothing: allowed on any server.
+        from stir.sources.seed import Seeder
 
-    def show(event: StepEvent) -> None:
-        position = f"[{event.index:>2}/{event.total}]"
-        if event.seconds is None:
-            out.print(f"{position} {event.name:<10} {event.description} ...", markup=False)
-            return
-        rows = "" if event.rows is None else f"  {event.rows:>13,} rows"
-        out.print(f"{position} {event.name:<10} done in {event.seconds:7.1f} s{rows}", markup=False)
+        _seed_or_exit(lambda: Seeder(settings).apply_schema())
+        _console().print("raw schemas applied (ClickHouse raw_* databases, PostgreSQL coffee)")
+        return
+    with _progress(settings, "seed", ["seed"], verbose) as display:
+        result = _seed(settings, display, scale, seed, anchor_date, increment, hours, force)
+    _print_seed_result(result)
 
-    # Long statements log their progress (rows read so far) every few seconds.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("           %(message)s"))
-    client_log = logging.getLogger("stir.clickhouse")
-    client_log.addHandler(handler)
-    client_log.setLevel(logging.INFO)
-    seeder = Seeder(settings, on_step=show)
+
+def _seed_or_exit(work: Callable[[], Awaitable[T]]) -> T:
+    """Run a seeder coroutine; its known errors become a message and an exit code."""
+    from stir.clickhouse import ClickHouseError
+    from stir.sources.seed import SeedError
+
+    err = _console(stderr=True)
     try:
-        if schema_only:
-            # Creating what is missing destroys nothing: allowed on any server.
-            asyncio.run(seeder.apply_schema())
-            out.print("raw schemas applied (ClickHouse raw_* databases, PostgreSQL coffee)")
-            return
-        guard_servers(settings, force)
-        if increment:
-            result = asyncio.run(seeder.increment(timedelta(hours=hours)))
-        else:
-            result = asyncio.run(
-                seeder.seed(
-                    scale.value if scale else "xs", 42 if seed is None else seed, anchor_date
-                )
-            )
+        return asyncio.run(work())
     except SeedError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(exc.exit_code) from None
     except ClickHouseError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_FAILED) from None
-    finally:
-        client_log.removeHandler(handler)
 
-    out.print(
-        f"batch {result.batch}: seed {result.seed}, scale {result.scale}, data ingested from "
-        f"{result.window_lo:%Y-%m-%d %H:%M} to {result.window_hi:%Y-%m-%d %H:%M} UTC",
-        markup=False,
-    )
-    table = Table()
-    table.add_column("raw table")
-    table.add_column("rows", justify="right")
-    for name, rows in summarize(result.table_rows):
-        table.add_row(Text(name), Text(f"{rows:,}"))
-    out.print(table)
+
+def _seed(
+    settings: Settings,
+    display: ProgressDisplay,
+    scale: SeedScale | None = None,
+    seed: int | None = None,
+    anchor: date = DEFAULT_ANCHOR,
+    increment: bool = False,
+    hours: float = 1.0,
+    force: bool = False,
+) -> SeedResult:
+    """A base seed (or with `increment`, the next batch), its steps shown on `display`."""
+    # Imported here: the seeder pulls in boto3 and asyncpg, which `stir --help` does not need.
+    from stir import progress
+    from stir.sources.seed import Seeder, SeedError, StepEvent, guard_servers
+
+    def show(event: StepEvent) -> None:
+        detail = event.description if event.seconds is None else f"{event.name} done"
+        progress.report(
+            progress.Event(progress.Kind.STEP, "seed", event.index, event.total, detail=detail)
+        )
+        rows = f", {event.rows:,} rows" if event.rows else ""
+        done = f"done in {event.seconds:.1f} s{rows}" if event.seconds is not None else ""
+        log.info("seed step %d/%d %s: %s", event.index, event.total, event.name, done or detail)
+
+    seeder = Seeder(settings, on_step=show)
+    try:
+        guard_servers(settings, force)
+    except SeedError as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(exc.exit_code) from None
+    display.start("seed")
+    try:
+        if increment:
+            result = _seed_or_exit(lambda: seeder.increment(timedelta(hours=hours)))
+        else:
+            result = _seed_or_exit(
+                lambda: seeder.seed(
+                    scale.value if scale else "xs", 42 if seed is None else seed, anchor
+                )
+            )
+    except typer.Exit:
+        display.finish("seed", "failed")
+        raise
+    display.finish("seed", "done")
+    return result
+
+
+def _print_seed_result(result: SeedResult, tables: bool = True) -> None:
+    from stir.sources.seed import summarize
+
+    out = _console()
     rate = result.rows_written / result.seconds if result.seconds else 0.0
     out.print(
+        f"seed batch {result.batch}: seed {result.seed}, scale {result.scale}, data ingested from "
+        f"{result.window_lo:%Y-%m-%d %H:%M} to {result.window_hi:%Y-%m-%d %H:%M} UTC; "
         f"{result.rows_written:,} rows written in {result.seconds:.1f} s ({rate:,.0f} rows/s)",
         markup=False,
     )
+    if tables:
+        table = Table()
+        table.add_column("raw table")
+        table.add_column("rows", justify="right")
+        for name, rows in summarize(result.table_rows):
+            table.add_row(Text(name), Text(f"{rows:,}"))
+        out.print(table)
 
 
 # --- stir run / stir serve -----------------------------------------------------------------
@@ -480,13 +554,16 @@ def run_command(
             show_default=False,
         ),
     ],
+    verbose: VerboseOption = False,
 ) -> None:
     """Run one tier now, in this process: its lock, the batch window, dbt build, syncs.
 
     The same flow as the tier's deployment: its timeout, retries and alerts. Uses the Prefect
     API of STIR_PREFECT_API_URL (or Prefect's own PREFECT_API_URL; without either, a temporary
     local one). Exit code 0 when the run completed, also when it was Skipped (the tier is
-    already running elsewhere, or the daily batch window is held); 1 when it failed.
+    already running elsewhere, or the daily batch window is held); 1 when it failed. Shows
+    progress (dbt nodes, tables synced); the log lines go to a file under the state directory,
+    or to the terminal with --verbose.
     """
     settings = load_settings()
     if tier not in _tier_names():
@@ -496,9 +573,9 @@ def run_command(
         )
         raise typer.Exit(EXIT_USAGE)
     _use_prefect_api(settings)
-    from stir.flows.tier import flow_of
 
-    state = asyncio.run(flow_of(tier)(tier, return_state=True))
+    with _progress(settings, f"run-{tier}", [tier], verbose) as display:
+        state = _run_tier_flow(tier, display)
     console = _console()
     if state.is_completed():
         detail = f": {state.message}" if state.message else ""
@@ -821,22 +898,173 @@ def freshness_command() -> None:
     """Each served table's age (time since its last sync) against its tier's freshness SLA.
 
     The served tables and their tiers come from the dbt project; the last sync time is the stamp
-    each sync leaves on the live table. Exit code 1 when any table is stale or was never synced,
-    so a monitor can run it as a check.
+    each sync leaves on the live table. Ends with the counts: within their SLA, past it, never
+    synced. Exit code 1 when any table is stale or was never synced, or PostgreSQL cannot be
+    reached, so a monitor can run it as a check.
     """
-    from stir.serving.freshness import freshness_report
+    from stir.errors import ServiceUnavailable
+    from stir.serving.freshness import FreshnessCounts, freshness_report
 
     settings = load_settings()
-    report = asyncio.run(freshness_report(_manifest(settings), settings))
+    manifest = _manifest(settings)
+    try:
+        report = asyncio.run(freshness_report(manifest, settings))
+    except ServiceUnavailable as exc:  # names the server and what to check
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
     table = Table(title="Freshness of the served tables", title_justify="left")
     for column in ("table", "tier", "last sync (UTC)", "age", "SLA", "state"):
         table.add_column(column)
     for item in report:
         synced = f"{item.synced_at:%Y-%m-%d %H:%M:%S}" if item.synced_at else "never"
         table.add_row(item.ref, item.tier, synced, item.age_text, str(item.sla), item.state)
-    _console().print(table)
-    if any(item.state != "ok" for item in report):
+    out = _console()
+    out.print(table)
+    counts = FreshnessCounts.of(report)
+    out.print(counts.text(), markup=False)
+    if not counts.all_fresh:
         raise typer.Exit(EXIT_FAILED)
+
+
+# --- stir status ---------------------------------------------------------------------------
+
+
+@app.command("status")
+def status_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the status as one JSON document, for scripts.")
+    ] = False,
+) -> None:
+    """Is everything all right? The stack's services, each tier's last run, the batch window,
+    the served tables past their SLA or never synced, and the last alert, on one screen.
+
+    Tier runs, the next scheduled runs and alerts come from the Prefect API (STIR_PREFECT_API_URL,
+    the stack's Prefect server, or Prefect's own setting); without one, each tier shows its last
+    sync, from the stamps on its tables. A service that is down shows as down; the rest is still
+    read. Exit code 0 when nothing needs attention; 1 when something does (each listed at the
+    end, with what to do); 2 for invalid settings.
+    """
+    settings = load_settings()
+    _use_prefect_api(settings)
+    from stir.dbt_project import parse_manifest
+    from stir.deployments.status import configured_prefect_api, gather_status
+
+    status = asyncio.run(
+        gather_status(settings, configured_prefect_api(), parse_manifest(settings))
+    )
+    if as_json:
+        typer.echo(json.dumps(status.to_json(), indent=2))
+    else:
+        _print_status(status)
+    if status.needs_attention:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value is not None else "-"
+
+
+def _ago(now: datetime, value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f" ({str(abs(now - value)).split('.')[0]} {'ago' if value <= now else 'from now'})"
+
+
+def _print_status(status: PlatformStatus) -> None:
+    out = _console()
+    now = status.checked_at
+    verdict = (
+        Text(f"needs attention ({len(status.problems)})", style="red")
+        if status.needs_attention
+        else Text("all well", style="green")
+    )
+    out.print(Text(f"Stir status at {now:%Y-%m-%d %H:%M:%S} UTC: ").append(verdict))
+
+    services = Table(title="Services", title_justify="left")
+    for column in ("service", "state", "address"):
+        services.add_column(column)
+    for row in status.services:
+        state = Text(row.state, style="green" if row.healthy else "red")
+        if row.detail:
+            state.append(f" ({row.detail})", style="dim")
+        services.add_row(Text(row.name), state, Text(row.address))
+    out.print(services)
+
+    if status.prefect_api:
+        title = f"Tiers (runs from the Prefect API at {status.prefect_api})"
+        columns = ("tier", "schedule (UTC)", "last run", "state", "started (UTC)", "took",
+                   "next run (UTC)")  # fmt: skip
+    else:
+        title = "Tiers (scheduler not configured: no Prefect API; last syncs from the stamps)"
+        columns = ("tier", "schedule (UTC)", "last sync (UTC)", "tables synced", "sync run")
+    tiers = Table(title=title, title_justify="left")
+    for column in columns:
+        tiers.add_column(column)
+    for tier in status.tiers:
+        if status.prefect_api:
+            run = tier.last_run
+            next_run = _when(tier.next_run_at) if tier.next_run_at else (
+                "paused" if tier.paused else ("-" if tier.deployment else "not deployed")
+            )  # fmt: skip
+            state = Text(run.state if run else "-", style="red" if run and run.failed else "")
+            took = f"{run.seconds:.1f} s" if run and run.seconds is not None else "-"
+            tiers.add_row(
+                Text(tier.name), Text(tier.schedule), Text(run.name if run else "none"), state,
+                Text(_when(run.started_at) if run else "-"), Text(took), Text(next_run),
+            )  # fmt: skip
+        else:
+            sync = tier.last_sync
+            tiers.add_row(
+                Text(tier.name), Text(tier.schedule),
+                Text(_when(sync.at) + _ago(now, sync.at) if sync else "never"),
+                Text(f"{sync.tables_synced} of {sync.tables}" if sync else "0"),
+                Text(sync.run_id if sync else "-"),
+            )  # fmt: skip
+    out.print(tiers)
+
+    window = status.window
+    line = Text("Batch window: ")
+    if window.state == "held":
+        line.append("held", style="yellow")
+        line.append(f" by {window.holder or 'a run Stir cannot name'}")
+        if window.since is not None:
+            line.append(f" since {_when(window.since)} UTC{_ago(now, window.since)}")
+    else:
+        line.append(window.state, style="green" if window.state == "free" else "red")
+    if window.detail:
+        line.append(f"; {window.detail}", style="dim")
+    out.print(line)
+
+    if status.tables is not None:
+        from stir.serving.freshness import FreshnessCounts
+
+        counts = FreshnessCounts.of(status.tables)
+        out.print(
+            Text("Served tables: ").append(
+                counts.text(), style="green" if counts.all_fresh else "red"
+            )
+        )
+    else:
+        out.print(Text("Served tables: unknown", style="red"))
+
+    alerts = status.alerts
+    if not alerts.known:
+        out.print("Last alert: unknown (alerts are kept by the Prefect API)", markup=False)
+    elif alerts.last is None:
+        out.print("Last alert: none", markup=False)
+    else:
+        out.print(
+            f"Last alert: {_when(alerts.last.at)} UTC{_ago(now, alerts.last.at)}: "
+            f"{' '.join(alerts.last.text.split())[:300]}",
+            markup=False,
+        )
+    if alerts.alerting_now:
+        out.print(f"Alerting now: {', '.join(alerts.alerting_now)}", markup=False)
+
+    if status.problems:
+        out.print(Text("Needs attention:", style="red"))
+        for problem in status.problems:
+            out.print(f"- {problem}", markup=False)
 
 
 # --- stir pipeline -------------------------------------------------------------------------
@@ -850,13 +1078,16 @@ def pipeline_command(
     scale: Annotated[
         SeedScale, typer.Option(help="Scale of the raw data seeded first (see stir seed).")
     ] = DEFAULT_PIPELINE_SCALE,
+    verbose: VerboseOption = False,
 ) -> None:
     """The whole platform once, on the embedded stack: stack up, seed, all seven tiers, a look.
 
     Starts the stack (harmless when it runs), seeds the raw sources at --scale (the same data
     every time), runs the seven tiers in dependency order (each: dbt build, sync of its served
     tables into PostgreSQL), prints what each did, and shows the top of the served leaderboard.
-    Safe to run again: every step replaces what the previous run made.
+    Safe to run again: every step replaces what the previous run made. Shows progress (seed
+    steps; per tier dbt nodes and tables synced); the log lines go to a file under the state
+    directory, or to the terminal with --verbose.
     """
     settings = load_settings()
     out = _console()
@@ -865,59 +1096,84 @@ def pipeline_command(
     _report(outcomes)
     if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(EXIT_FAILED)
-    seed_command(scale=scale)
     _use_prefect_api(settings)
     from stir.domain.tiers import TIERS
-    from stir.flows.tier import TIER_FLOWS
 
     summary = Table(title="Tiers", title_justify="left")
     for column in ("tier", "state", "dbt nodes", "tables served", "rows", "seconds"):
         summary.add_column(column, justify="right" if column[0] in "drs" else "left")
     served: dict[str, int] = {}
     failed = False
-    for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
-        started = time.monotonic()
-        state = asyncio.run(TIER_FLOWS[spec.name](spec.name, return_state=True))
-        result = state.result(raise_on_failure=False) if state.is_completed() else {}
-        tables = result.get("tables", {}) if isinstance(result, dict) else {}
-        served.update(tables)
-        failed = failed or not state.is_completed()
-        summary.add_row(
-            spec.name,
-            state.name if state.is_completed() else f"{state.name}: {state.message}"[:60],
-            str(result.get("dbt_nodes", "-")) if isinstance(result, dict) else "-",
-            str(len(tables)),
-            f"{sum(tables.values()):,}",
-            f"{time.monotonic() - started:.1f}",
-        )
+    failures: list[str] = []
+    subjects = ["seed", *(spec.name for spec in TIERS)]
+    with _progress(settings, "pipeline", subjects, verbose) as display:
+        seeded = _seed(settings, display, scale=scale)
+        for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
+            started = time.monotonic()
+            state = _run_tier_flow(spec.name, display)
+            result = state.result(raise_on_failure=False) if state.is_completed() else {}
+            tables = result.get("tables", {}) if isinstance(result, dict) else {}
+            served.update(tables)
+            failed = failed or not state.is_completed()
+            if not state.is_completed():
+                failures.append(f"{spec.name}: {state.name}: {state.message}")
+            summary.add_row(
+                spec.name,
+                state.name,
+                str(result.get("dbt_nodes", "-")) if isinstance(result, dict) else "-",
+                str(len(tables)),
+                f"{sum(tables.values()):,}",
+                f"{time.monotonic() - started:.1f}",
+            )
+    _print_seed_result(seeded, tables=False)
     out.print(summary)
-    leaderboard = next((t for t in served if "leaderboard" in t), None)
-    if leaderboard:
-        out.print(f"\nTop of {leaderboard} in PostgreSQL:")
-        out.print(asyncio.run(_peek(settings, leaderboard)))
+    for failure in failures:  # the first lines of each failure; the whole story is in the log
+        _console(stderr=True).print(f"error: {failure[:400]}", markup=False)
+    if HEADLINE_LEADERBOARD in served:
+        out.print(f"\nTop of {HEADLINE_LEADERBOARD} in PostgreSQL (the first dimension):")
+        out.print(asyncio.run(_peek_leaderboard(settings)))
     if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-async def _peek(settings: Settings, table: str, limit: int = 5) -> Table:
-    """The first rows of a served table, as the application would read them."""
+def _run_tier_flow(tier: str, display: ProgressDisplay) -> State:
+    """Run a tier's flow here, its row on `display` closed with how the run ended."""
+    from stir.flows.tier import flow_of
+
+    display.start(tier)
+    state = asyncio.run(flow_of(tier)(tier, return_state=True))
+    display.finish(tier, state.name)
+    return state
+
+
+HEADLINE_LEADERBOARD = "public.leaderboards"
+# A narrow look that fits a 100-column terminal: who leads one dimension, by audience.
+_PEEK_SQL = """
+SELECT dimension, dimension_value, audience_rank AS rank, handle, audience,
+       round(engagement_rate::numeric, 4) AS engagement
+FROM public.leaderboards
+WHERE (dimension, dimension_value) = (
+    SELECT dimension, dimension_value FROM public.leaderboards
+    ORDER BY dimension, dimension_value LIMIT 1)
+ORDER BY audience_rank, handle
+LIMIT $1
+"""
+
+
+async def _peek_leaderboard(settings: Settings, limit: int = 5) -> Table:
+    """The top of the headline leaderboard, as the application reads it."""
     import asyncpg
 
-    from stir.serving.naming import qualified
-
-    schema, _, name = table.rpartition(".")
     conn = await asyncpg.connect(settings.postgres.effective_dsn())
     try:
-        rows = await conn.fetch(
-            f"SELECT * FROM {qualified(schema or 'public', name)} LIMIT $1", limit
-        )
+        rows = await conn.fetch(_PEEK_SQL, limit)
     finally:
         await conn.close()
     view = Table()
     for column in rows[0].keys() if rows else []:
-        view.add_column(column)
+        view.add_column(column, justify="right" if column in ("rank", "audience") else "left")
     for row in rows:
-        view.add_row(*(Text(str(value)) for value in row.values()))
+        view.add_row(*(Text(f"{v:,}" if isinstance(v, int) else str(v)) for v in row.values()))
     return view
 
 

@@ -94,7 +94,7 @@ class NodeProblem:
 
 @dataclass(frozen=True)
 class DbtBuildResult:
-    command: str  # what ran, e.g. `build --select tag:core`
+    command: str  # what ran, e.g. `build --selector tier_core`
     seconds: float
     statuses: dict[str, int] = field(default_factory=dict)  # dbt status -> node count
     manifest_path: Path | None = None  # dbt's manifest.json of this build
@@ -263,7 +263,8 @@ def _parse(settings: Settings | None, target_path: Path | None) -> dict:
         args = ["parse", "--project-dir", str(project_dir)]
         args += ["--profiles-dir", str(workspace.profiles_dir), "--log-path", str(workspace.logs)]
         args += workspace.vars_args
-        result = dbtRunner().invoke([*args, "--target-path", str(target), "--quiet"])
+        # Nothing on the console: a failure is raised with dbt's message (the log file has all).
+        result = dbtRunner().invoke([*args, "--target-path", str(target), "--log-level", "none"])
         if not result.success:
             raise DbtError(f"dbt parse of {project_dir} failed: {result.exception}")
         return json.loads((target / "manifest.json").read_text())

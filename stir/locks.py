@@ -24,6 +24,8 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -51,15 +53,39 @@ async def _close(conn: asyncpg.Connection) -> None:
         log.debug("could not close a lock session", exc_info=True)
 
 
-async def _holder_of(conn: asyncpg.Connection, name: str) -> str:
-    """Who holds the lock `name`: the application name of the session, or 'another session'."""
-    holder = await conn.fetchval(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+@dataclass(frozen=True)
+class LockHolder:
+    """The session holding a lock, as PostgreSQL knows it."""
+
+    label: str  # the holder's own name for itself ("flow run core-... (id)"), or "another session"
+    pid: int
+    # When the lock was taken: a lock's session runs nothing after taking it, so the moment it
+    # went idle; None where PostgreSQL hides it (a session of another role, without
+    # pg_read_all_stats).
+    since: datetime | None
+
+
+async def lock_holder(conn: asyncpg.Connection, name: str) -> LockHolder | None:
+    """Who holds the lock `name` now, and since when; None when nobody does."""
+    row = await conn.fetchrow(
+        "SELECT a.pid, a.application_name, "
+        "CASE WHEN a.state = 'idle' THEN a.state_change ELSE a.backend_start END AS since "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted "
         f"AND ((l.classid::bigint << 32) | l.objid::bigint) = {_KEY} LIMIT 1",
         name,
     )
-    return str(holder).removeprefix("stir: ") if holder else "another session"
+    if row is None:
+        return None
+    application = str(row["application_name"] or "")
+    label = application.removeprefix("stir: ") if application else "another session"
+    return LockHolder(label, int(row["pid"]), row["since"])
+
+
+async def _holder_of(conn: asyncpg.Connection, name: str) -> str:
+    """Who holds the lock `name`: the application name of the session, or 'another session'."""
+    holder = await lock_holder(conn, name)
+    return holder.label if holder else "another session"
 
 
 async def _release(conn: asyncpg.Connection, name: str) -> None:
@@ -130,7 +156,12 @@ def table_lock(dsn: str, table_ref: str, holder: str) -> AbstractAsyncContextMan
     return wait_lock(dsn, f"sync:{table_ref}", holder, TABLE_LOCK_WAIT_SECONDS)
 
 
+def tier_lock_name(tier: str) -> str:
+    """The lock a run of `tier` holds for as long as it runs."""
+    return f"tier:{tier}"
+
+
 def tier_lock(dsn: str, tier: str, holder: str) -> AbstractAsyncContextManager[None]:
     """One run of `tier` at a time, whatever started it; raises `LockBusy` at once when another
     run holds it."""
-    return try_lock(dsn, f"tier:{tier}", holder)
+    return try_lock(dsn, tier_lock_name(tier), holder)

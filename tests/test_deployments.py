@@ -119,9 +119,20 @@ async def _stir(*args: str) -> tuple[int, str]:
 async def test_stir_run_of_a_skipped_tier_exits_zero_and_says_why() -> None:
     async with window_held():
         code, output = await _stir("run", "collections")
+        verbose_code, verbose_output = await _stir("run", "collections", "--verbose")
     assert code == 0, output
     assert "tier collections: Skipped" in output
     assert "batch window" in output
+    # The flow's own log lines went to the file named first, not to the terminal...
+    first, *_ = output.splitlines()
+    assert first.startswith("logs: "), output
+    assert "Finished in state Skipped" not in output
+    logged = await asyncio.to_thread(Path(first[6:]).read_text)
+    assert "Finished in state Skipped" in logged
+    # ...unless asked for.
+    assert verbose_code == 0, verbose_output
+    assert "logs: " not in verbose_output
+    assert "Finished in state Skipped" in verbose_output
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -11,6 +11,7 @@ which the installed Stir reaches as real servers (`STIR_*_EMBEDDED=false`, a DSN
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
 import sys
@@ -193,6 +194,20 @@ async def test_stir_run_core_from_the_installed_package(
     code, output = await asyncio.to_thread(installed.run, "stir", "run", "core", env=env)
     assert code == 0, output[-4000:]
     assert "ok   tier core: Completed" in output
+    # Progress, not logs: a line for the tier (its dbt nodes and tables), the logs in a file.
+    lines = output.splitlines()
+    assert len(lines) <= 5, output[-4000:]
+    progress = next(line for line in lines if line.startswith("core "))
+    done, total = re.search(r"dbt (\d+)/(\d+)", progress).groups()
+    assert done == total, progress
+    assert int(total) > 4, progress
+    assert "tables 4/4" in progress, progress
+    log_file = Path(next(line for line in lines if line.startswith("logs: "))[6:])
+    if not log_file.is_absolute():
+        log_file = installed.workdir / log_file
+    logged = log_file.read_text()
+    assert "Finished in state Completed()" in logged
+    assert "stg_instagram__" in logged
     assert await _served_rows(servers, CORE_TABLE) > 0
     # dbt wrote its target and logs elsewhere: the installed project stays as shipped.
     assert _files(installed.project) == before

@@ -1,12 +1,16 @@
-"""The ClickHouse → PostgreSQL type mapping, and every type's edge values round-tripping
-through the real path: ClickHouse export to S3 (CSV and JSON), COPY into PostgreSQL."""
+"""The ClickHouse → PostgreSQL type mapping, every type's edge values round-tripping
+through the real path: ClickHouse export to S3 (CSV and JSON), COPY into PostgreSQL, and the
+served marts' contracts giving PostgreSQL the types the application wants (no `numeric` without
+a declared reason, no unsigned integers)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
@@ -17,9 +21,9 @@ import pytest
 from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
 
 from stir.clickhouse import ClickHouse, split_type_arguments
-from stir.domain.declaration import ServedTable
+from stir.domain.declaration import ServedTable, served_tables
 from stir.serving.sync import sync_table
-from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type
+from stir.serving.types import CHType, UnsupportedType, export_expression, pg_type, unwrap
 from stir.settings import (
     ClickHouseSettings,
     Settings,
@@ -213,3 +217,90 @@ async def test_every_type_round_trips(
         if not same(values, expected):
             problems.append(f"{name} {ch_type}: got {values!r}, expected {expected!r}")
     assert not problems, "\n".join(problems)
+
+
+# --- served columns get the types the application wants ---------------------------------------
+# Counts, ranks and audience sizes are integers in the app; ClickHouse's UInt64 arrives as
+# numeric(20,0), which drivers read as decimals. So a served column may only map to `numeric`
+# when its contract column says why (`meta: {numeric_reason: ...}`, e.g. exact money), and is
+# never UInt32/UInt64: Int64 (or Int32) holds every count Stir serves.
+
+UNSIGNED = {"UInt32", "UInt64"}
+
+
+def served_type_problems(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(domain, `<model>.<column>: <ClickHouse type> → <PostgreSQL type> ...`) for every served
+    contract column that maps to `numeric` without `meta.numeric_reason`, or is unsigned."""
+    problems = []
+    for node in manifest["nodes"].values():
+        meta = node.get("config", {}).get("meta") or node.get("meta") or {}
+        if node.get("resource_type") != "model" or "serve" not in meta:
+            continue
+        domain = node["path"].split("/")[1] if node["path"].count("/") > 1 else node["path"]
+        for column in node.get("columns", {}).values():
+            clickhouse_type = column.get("data_type")
+            if not clickhouse_type:  # test_dbt_project: every mart column declares its type
+                continue
+            postgres_type = pg_type(clickhouse_type).sql
+            scalar, _ = unwrap(CHType.parse(clickhouse_type))
+            if scalar.name == "Array":
+                scalar, _ = unwrap(scalar.arg_type())
+            column_meta = column.get("config", {}).get("meta") or column.get("meta") or {}
+            where = f"{node['name']}.{column['name']}: {clickhouse_type} → {postgres_type}"
+            if scalar.name in UNSIGNED:
+                problems.append((domain, f"{where} (unsigned: declare Int64 or Int32)"))
+            elif postgres_type.startswith("numeric") and not column_meta.get("numeric_reason"):
+                problems.append((domain, f"{where} without meta.numeric_reason"))
+    return sorted(problems)
+
+
+def test_served_type_problems_names_numeric_without_a_reason_and_unsigned() -> None:
+    def column(name: str, data_type: str, **meta: str) -> dict[str, Any]:
+        return {"name": name, "data_type": data_type, "config": {"meta": meta}}
+
+    served = {
+        "resource_type": "model", "name": "mart_a", "path": "marts/shop/mart_a.sql",
+        "config": {"meta": {"serve": {"table": "a", "keys": ["id"]}}},
+        "columns": {c["name"]: c for c in [
+            column("id", "Int64"),
+            column("orders", "UInt64"),
+            column("rank", "Nullable(UInt32)"),
+            column("flag", "UInt8"),
+            column("revenue", "Decimal(38, 2)", numeric_reason="money"),
+            column("fee", "Decimal(18, 4)"),
+            column("huge", "Int128", numeric_reason="sums beyond bigint"),
+            column("ids", "Array(UInt64)", numeric_reason="no excuse for unsigned"),
+            column("tags", "Array(LowCardinality(String))"),
+        ]},
+    }  # fmt: skip
+    unserved = {
+        "resource_type": "model", "name": "int_b", "path": "intermediate/int_b.sql",
+        "config": {"meta": {}}, "columns": {"n": column("n", "UInt64")},
+    }  # fmt: skip
+    manifest = {"nodes": {"model.stir.mart_a": served, "model.stir.int_b": unserved}}
+    assert served_type_problems(manifest) == [
+        ("shop", "mart_a.fee: Decimal(18, 4) → numeric(18,4) without meta.numeric_reason"),
+        ("shop", "mart_a.ids: Array(UInt64) → numeric(20,0)[] (unsigned: declare Int64 or Int32)"),
+        ("shop", "mart_a.orders: UInt64 → numeric(20,0) (unsigned: declare Int64 or Int32)"),
+        ("shop", "mart_a.rank: Nullable(UInt32) → bigint (unsigned: declare Int64 or Int32)"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """dbt's manifest of transform/ (a parse: no database)."""
+    from stir.dbt_project import parse_manifest
+
+    return asyncio.run(parse_manifest(target_path=tmp_path_factory.mktemp("parse") / "target"))
+
+
+def test_served_columns_are_numeric_only_with_a_reason_and_never_unsigned(manifest: dict) -> None:
+    assert served_tables(manifest)  # the check below reads the real project's served marts
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    for domain, problem in served_type_problems(manifest):
+        by_domain[domain].append(problem)
+    report = "\n".join(
+        f"{domain} ({len(problems)}):\n  " + "\n  ".join(problems)
+        for domain, problems in sorted(by_domain.items())
+    )
+    assert not by_domain, f"served columns not typed as the app wants:\n{report}"

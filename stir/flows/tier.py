@@ -22,6 +22,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.logging.handlers import APILogHandler
 from prefect.states import Completed, State
 
+from stir import progress
 from stir.dbt_project import DbtBuildResult, NodeProblem, dbt_workspace
 from stir.domain.declaration import ServedTable
 from stir.domain.tiers import TIERS, Tier, TierName, WindowRole, get_tier
@@ -81,7 +82,15 @@ async def sync_tier_tables(
 
     async def one(decl: ServedTable) -> SyncSummary:
         async with slots:
-            return await sync_table(decl, settings=settings)
+            try:
+                summary = await sync_table(decl, settings=settings)
+            except BaseException:
+                progress.tell(progress.Kind.TABLE_SYNCED, 1, ok=False, detail=decl.ref)
+                raise
+            progress.tell(progress.Kind.TABLE_SYNCED, 1, detail=decl.ref)
+            return summary
+
+    progress.tell(progress.Kind.SYNC_PLANNED, len(tables), len(tables))
 
     return await asyncio.gather(*(one(decl) for decl in tables), return_exceptions=True)
 
@@ -115,12 +124,9 @@ def _summary_markdown(
     not_served = "not served: a dbt node it depends on failed"
     lines += [f"| {decl.ref} | {not_served} | | | | |" for decl in blocked]
     if health is not None:
-        stale = [f for f in health.freshness if f.state == "STALE"]
         lines += [
             "",
-            f"Health: {len(health.freshness)} served tables, {len(stale)} past their SLA; "
-            f"alerting: {', '.join(health.alerting) or 'nothing'}"
-            + (f"; recovered: {', '.join(health.recovered)}" if health.recovered else ""),
+            f"Health: {health.line}",
             "",
             "| source | scrapes (1 h) | failures | rate |",
             "|---|---|---|---|",
@@ -158,6 +164,8 @@ async def run_tier(spec: Tier, settings: Settings | None = None) -> dict[str, An
     held, end in a Completed state named Skipped with the reason: not a failure (no alert), and
     not queued.
     """
+    progress.set_subject(spec.name)
+    progress.tell(progress.Kind.TIER_STARTED)
     # The secrets of the blocks the settings name, read once: every step below uses this copy.
     settings = await settings_with_blocks(settings or get_settings())
     holder = run_label()

@@ -2,12 +2,15 @@
 
 Each sync stamps its incoming table with a COMMENT (JSON: run id, when ClickHouse was read, when
 the table was loaded) before the swap; a comment belongs to the table, so the stamp goes live
-with it and comes back with it on rollback. `stir freshness` reads it against each tier's SLA.
+with it and comes back with it on rollback. `stir freshness`, `stir status` and the monitoring
+tier read it against each tier's SLA; a table without a stamp counts as never synced, apart from
+the fresh and the stale ones.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +64,10 @@ async def read_stamp(conn: asyncpg.Connection, schema: str, table: str) -> SyncS
         return None
 
 
+NEVER_SYNCED = "never synced"
+STALE = "STALE"
+
+
 @dataclass(frozen=True)
 class TableFreshness:
     ref: str  # the served table as schema.table
@@ -68,6 +75,7 @@ class TableFreshness:
     sla: timedelta
     synced_at: datetime | None
     age: timedelta | None
+    run_id: str | None = None  # the sync run that filled the live version
 
     @property
     def age_text(self) -> str:
@@ -76,9 +84,38 @@ class TableFreshness:
 
     @property
     def state(self) -> str:
+        """ok, STALE (older than its tier's SLA), or never synced (no stamped table: the
+        application finds no table, or one no sync filled)."""
         if self.age is None:
-            return "never synced"
-        return "ok" if self.age <= self.sla else "STALE"
+            return NEVER_SYNCED
+        return "ok" if self.age <= self.sla else STALE
+
+
+@dataclass(frozen=True)
+class FreshnessCounts:
+    """How many served tables are in each state: what a one-line summary must say."""
+
+    total: int
+    ok: int
+    stale: int
+    never_synced: int
+
+    @classmethod
+    def of(cls, report: Sequence[TableFreshness]) -> FreshnessCounts:
+        states = [item.state for item in report]
+        return cls(len(states), states.count("ok"), states.count(STALE), states.count(NEVER_SYNCED))
+
+    @property
+    def all_fresh(self) -> bool:
+        return self.ok == self.total
+
+    def text(self) -> str:
+        """One line: `85 served tables: 12 within their SLA, 2 past their SLA, 71 never synced`.
+        A table never synced is neither fresh nor past its SLA: it is counted on its own."""
+        return (
+            f"{self.total} served tables: {self.ok} within their SLA, "
+            f"{self.stale} past their SLA, {self.never_synced} never synced"
+        )
 
 
 async def freshness_report(manifest: dict[str, Any], settings: Settings) -> list[TableFreshness]:
@@ -91,7 +128,8 @@ async def freshness_report(manifest: dict[str, Any], settings: Settings) -> list
                 stamp = await read_stamp(conn, decl.schema, decl.table)
                 synced_at = stamp.synced_at if stamp else None
                 age = now - synced_at if synced_at else None
+                run_id = stamp.run_id if stamp else None
                 report.append(
-                    TableFreshness(decl.ref, spec.name, spec.freshness_sla, synced_at, age)
+                    TableFreshness(decl.ref, spec.name, spec.freshness_sla, synced_at, age, run_id)
                 )
     return report

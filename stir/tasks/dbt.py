@@ -16,11 +16,14 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from dbt_common.events.base_types import EventLevel
 from prefect.settings import get_current_settings
 from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
+from stir import progress
 from stir.dbt_project import (
     NOT_OK,
     DbtBuildResult,
@@ -56,11 +59,49 @@ def _runner_settings(workspace: DbtWorkspace) -> PrefectDbtSettings:
     return settings
 
 
+_NODE_OK = {"success", "pass", "warn"}
+
+
+class _ReportingRunner(PrefectDbtRunner):
+    """prefect-dbt's runner that also reports to `stir.progress`: how many nodes the command
+    runs (from dbt's first "n of N" line) and each node as it finishes.
+
+    dbt calls its callbacks from its own node threads, which do not carry the flow's context:
+    the subject (the tier) is read once, here, in the thread that starts dbt.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._subject = progress.subject()
+        self._total_told = False
+
+    def _create_unified_callback(self, *args: Any, **kwargs: Any) -> Callable[[Any], None]:
+        route = super()._create_unified_callback(*args, **kwargs)
+
+        def callback(event: Any) -> None:
+            route(event)
+            self._observe(event)
+
+        return callback
+
+    def _observe(self, event: Any) -> None:
+        name = event.info.name
+        if name == "NodeFinished":
+            status = event.data.node_info.node_status
+            progress.report(
+                progress.Event(progress.Kind.DBT_NODE, self._subject, 1, ok=status in _NODE_OK)
+            )
+        elif not self._total_told and name == "LogStartLine":
+            self._total_told = True
+            total = int(event.data.total)
+            progress.report(progress.Event(progress.Kind.DBT_TOTAL, self._subject, total, total))
+
+
 def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResult:
     # No Prefect assets per dbt node: with ~1,300 nodes, emitting an asset and its upstream
     # assets for each doubled the build's time (core at xs: 12-18 s against 8-9 s without); the
     # lineage lives in dbt's docs and exposures, and each node is still a task of the run.
-    runner = PrefectDbtRunner(
+    runner = _ReportingRunner(
         settings=_runner_settings(workspace), raise_on_failure=False, disable_assets=True
     )
     started = time.monotonic()
@@ -86,14 +127,14 @@ def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResu
 
 
 async def build_selection(selector: str, workspace: DbtWorkspace) -> DbtBuildResult:
-    """`dbt build --select <selector>` (tests only when all they read is built) in the current
+    """`dbt build --selector <selector>` (a selector of transform/selectors.yml) in the current
     flow run, in `workspace`; raises `DbtError` only when dbt could not run at all.
 
     dbt blocks, so it runs in a worker thread; the thread inherits the flow's context, which is
     how prefect-dbt attaches each node's task run to this flow run.
     """
     args = dbt_build_args(selector)
-    return await asyncio.to_thread(_run, args, f"build --select {selector}", workspace)
+    return await asyncio.to_thread(_run, args, " ".join(args), workspace)
 
 
 async def run_tests(unique_ids: list[str], workspace: DbtWorkspace) -> DbtBuildResult:

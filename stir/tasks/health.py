@@ -7,13 +7,16 @@ conditions currently alerting live in a Prefect Variable, so a breach that lasts
 one message, not twelve, and the recovery is said out loud.
 
 A table that was never synced is reported but does not alert: nothing stale is live, and the
-tier that should fill it alerts on its own failures.
+tier that should fill it alerts on its own failures. It is counted as never synced, not as
+within its SLA (`HealthReport.line`). The last message posted (or logged, without Slack) is kept
+in the Prefect Variable `LAST_ALERT_VARIABLE`, for `stir status`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
@@ -21,7 +24,7 @@ from prefect.variables import Variable
 
 from stir.clickhouse import quote_identifier as ch_ident
 from stir.connections import clickhouse
-from stir.serving.freshness import TableFreshness, freshness_report
+from stir.serving.freshness import FreshnessCounts, TableFreshness, freshness_report
 from stir.settings import Settings
 from stir.tasks._common import settings_or_default
 from stir.tasks.notify import post_message
@@ -29,6 +32,8 @@ from stir.tasks.notify import post_message
 log = logging.getLogger("stir.health")
 
 STATE_VARIABLE = "stir-health-alerts"
+LAST_ALERT_VARIABLE = "stir-health-last-alert"
+LAST_ALERT_CHARS = 1000  # of the message kept: a Prefect Variable holds at most 5,000
 SCRAPE_HEALTH_MODEL = "mart_scrape_health"
 
 
@@ -50,6 +55,14 @@ class HealthReport:
     alerting: tuple[str, ...]  # every condition breached now
     opened: tuple[str, ...]  # breached now, not at the previous check: alerted
     recovered: tuple[str, ...]  # breached at the previous check, not now: recovery posted
+
+    @property
+    def line(self) -> str:
+        """The check in one line: `85 served tables: 12 within their SLA, 2 past their SLA,
+        71 never synced; alerting: ...`."""
+        alerting = ", ".join(self.alerting) or "nothing"
+        recovered = f"; recovered: {', '.join(self.recovered)}" if self.recovered else ""
+        return f"{FreshnessCounts.of(self.freshness).text()}; alerting: {alerting}{recovered}"
 
 
 def _relation(manifest: dict[str, Any], model: str) -> str:
@@ -111,21 +124,31 @@ async def check_health(manifest: dict[str, Any], settings: Settings | None = Non
         text = ":warning: Stir health check: " + "\n".join(
             ["", *(f"• {breached[key]}" for key in opened)]
         )
-        await post_message(text, settings.slack)
+        await _alert(text, settings)
     if recovered:
         text = ":white_check_mark: Stir health check, recovered: " + "\n".join(
             ["", *(f"• {_recovered_text(key)}" for key in recovered)]
         )
-        await post_message(text, settings.slack)
+        await _alert(text, settings)
     # Remember what alerted even if Slack was down: the person on call sees the warning in the
     # run's logs, and a recovery is still announced once Slack is back. Only the keys: a Prefect
     # Variable holds at most 5,000 characters.
     await Variable.aset(STATE_VARIABLE, sorted(breached), overwrite=True)
     for key in opened:
         log.warning("health: %s", breached[key])
-    return HealthReport(
+    report = HealthReport(
         tuple(freshness), tuple(scrapes), tuple(sorted(breached)), tuple(opened), tuple(recovered)
     )
+    log.info("health: %s", report.line)
+    return report
+
+
+async def _alert(text: str, settings: Settings) -> None:
+    """Post `text`, and keep it with its time as the last health alert (also when Slack did not
+    take it: it was raised, and the run's log holds it)."""
+    posted = await post_message(text, settings.slack)
+    value = {"at": datetime.now(UTC).isoformat(), "text": text[:LAST_ALERT_CHARS], "posted": posted}
+    await Variable.aset(LAST_ALERT_VARIABLE, value, overwrite=True)
 
 
 def _recovered_text(key: str) -> str:
