@@ -1,5 +1,12 @@
-"""Every tier end to end at scale xs: dbt built, served tables swapped into PostgreSQL, an
-artifact written; a failing dbt test fails the tier and leaves the served tables as they were."""
+"""A tier end to end at scale xs, run in this process as `stir run` runs it: dbt built, served
+tables swapped into PostgreSQL, an artifact written, with Stir's settings only in `.env`; a failing
+dbt test fails the tier and leaves the served tables as they were; the ad-hoc sync and rollback;
+the monitoring tier's alerts; a tier past its timeout.
+
+All seven tiers, started together on real workers, each serving every table it declares, are
+`test_tiers_on_workers.py`'s: one built platform for both would share nothing here (these tests
+break and mend the core tier), so this module builds the core tier only.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,10 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -29,10 +33,10 @@ from prefect.states import State
 
 from stir.clickhouse import ClickHouse
 from stir.dbt_project import parse_manifest
-from stir.domain.tiers import TIERS, Tier, get_tier
+from stir.domain.tiers import Tier, get_tier
 from stir.flows.adhoc import rollback_one_table, sync_one_table
 from stir.flows.tier import flow_of, tier_flow
-from stir.serving.freshness import STAMP_KEY, SyncStamp, read_stamp
+from stir.serving.freshness import STAMP_KEY, SyncStamp, freshness_report, read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 from stir.tasks.health import check_health
@@ -112,7 +116,8 @@ async def decoy_clickhouse_on_the_default_port() -> AsyncIterator[list[bytes] | 
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def manifest(platform: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The project's manifest, parsed with the platform's settings (its relations' database)."""
     return asyncio.run(parse_manifest(target_path=tmp_path_factory.mktemp("parse") / "target"))
 
 
@@ -140,32 +145,36 @@ async def settings_in_dotenv_and_a_decoy(
         patch.undo()
 
 
-@pytest.mark.parametrize("spec", TIERS, ids=[tier.name for tier in TIERS])
-async def test_every_tier_builds_and_serves_its_tables(
-    spec: Tier, manifest: dict, settings_in_dotenv_and_a_decoy: list[bytes] | None
+async def test_core_builds_and_serves_its_tables_with_settings_only_in_dotenv(
+    manifest: dict, settings_in_dotenv_and_a_decoy: list[bytes] | None
 ) -> None:
-    """Every tier, in dependency order, builds and serves all its tables, with Stir's settings
-    only in `.env`."""
-    await _run_and_check_tier(spec, manifest)
+    """The core tier (whose first run also builds the shared staging layer, the S3-backed models
+    included) builds and serves all its tables, with Stir's settings only in `.env`."""
+    await _run_and_check_tier(get_tier("core"), manifest)
 
 
-async def test_every_component_used_the_configured_servers_and_all_is_fresh(
-    settings_in_dotenv_and_a_decoy: list[bytes] | None,
+async def test_every_component_used_the_configured_servers_and_core_is_fresh(
+    manifest: dict, settings_in_dotenv_and_a_decoy: list[bytes] | None
 ) -> None:
-    """After the tiers above: nothing reached the decoy on the default port (dbt included), the
-    staging layer read the files dropped in S3 with `.env`'s settings, and every served table is
-    fresh against its tier's SLA."""
+    """After the tier above: nothing reached the decoy on the default port (dbt included), the
+    staging layer read the files dropped in S3 with `.env`'s settings, and every table the core
+    tier serves is fresh against its SLA."""
     assert settings_in_dotenv_and_a_decoy in (None, [])
     async with ClickHouse(get_settings().clickhouse) as ch:
         assert await ch.fetch_value(f"SELECT count() FROM {DATABASE}_staging.stg_drops__categories")
-    freshness = await asyncio.to_thread(
-        subprocess.run,
-        [str(Path(sys.executable).parent / "stir"), "freshness"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert freshness.returncode == 0, freshness.stdout + freshness.stderr
-    assert "STALE" not in freshness.stdout
-    assert "never" not in freshness.stdout
+    core = {decl.ref for decl in get_tier("core").served_tables(manifest)}
+    report = await freshness_report(manifest, get_settings())
+    assert {f.ref: f.state for f in report if f.ref in core} == dict.fromkeys(core, "ok")
+
+
+async def ensure_core_served(manifest: dict) -> dict[str, SyncStamp]:
+    """The stamps of the core tier's served tables, running the tier first if one is missing."""
+    tables = [decl.ref for decl in get_tier("core").served_tables(manifest)]
+    stamps = {table: await stamp_of(table) for table in tables}
+    if None in stamps.values():
+        assert (await run_tier_now("core")).is_completed()
+        stamps = {table: await stamp_of(table) for table in tables}
+    return stamps
 
 
 async def _run_and_check_tier(spec: Tier, manifest: dict) -> None:
@@ -186,15 +195,13 @@ async def _run_and_check_tier(spec: Tier, manifest: dict) -> None:
 
 
 async def test_a_failing_dbt_test_blocks_only_what_it_tests_and_fails_the_tier(
-    platform: pytest.MonkeyPatch, slack: SlackRecorder
+    platform: pytest.MonkeyPatch, manifest: dict, slack: SlackRecorder
 ) -> None:
     """A duplicate in the shared category map duplicates YouTube channels in core's
     `int_youtube__channels`: its `unique` test fails. The YouTube marts built from it are not
     served (the live tables keep their previous version), the Instagram marts of the same tier
     are, and the run fails with the test's name and what it kept back."""
-    first = await run_tier_now("core")
-    assert first.is_completed(), first.message
-    before = {table: await stamp_of(table) for table in (await first.result())["tables"]}
+    before = await ensure_core_served(manifest)
     categories = f"{DATABASE}_staging.stg_drops__categories"
     async with ClickHouse(get_settings().clickhouse) as ch:
         await ch.execute(
@@ -223,8 +230,10 @@ async def test_a_failing_dbt_test_blocks_only_what_it_tests_and_fails_the_tier(
     assert "unique_int_youtube__channels_channel_id" in slack.texts[0]
 
 
-async def test_adhoc_sync_retry_from_s3_and_rollback(platform: pytest.MonkeyPatch) -> None:
-    assert (await run_tier_now("core")).is_completed()  # the mart exists, and a backup
+async def test_adhoc_sync_retry_from_s3_and_rollback(
+    platform: pytest.MonkeyPatch, manifest: dict
+) -> None:
+    await ensure_core_served(manifest)  # the mart exists (its second sync below leaves a backup)
     first_table = "public.profile_metrics"
     first = await sync_one_table("profile_metrics")
     assert first["table"] == first_table
@@ -284,11 +293,14 @@ async def add_scrapes(source: str, status: str, count: int, after_newest: timede
 
 
 async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_recovery(
-    platform: pytest.MonkeyPatch, slack: SlackRecorder, tmp_path: Path
+    platform: pytest.MonkeyPatch, manifest: dict, slack: SlackRecorder
 ) -> None:
     table = "public.profile_metrics"  # the core tier's (SLA: 45 minutes)
-    if await stamp_of(table) is None:
-        assert (await run_tier_now("core")).is_completed()
+    await ensure_core_served(manifest)
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        seeded_requests = await ch.fetch_value(
+            "SELECT max(request_id) FROM raw_beat.scrape_requests"
+        )
     await backdate_stamp(table, timedelta(0))
     # A healthy platform: nothing to say.
     healthy = await run_tier_now("monitoring")
@@ -309,7 +321,6 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     assert "source `youtube` failed 200 of" in alert
 
     # Still breached at the next check: no repeat.
-    manifest = await parse_manifest(target_path=tmp_path / "target")
     again = await check_health.fn(manifest)
     assert again.alerting == ("freshness:" + table, "scrape:youtube")
     assert again.opened == ()
@@ -325,7 +336,12 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     assert "recovered" in recovery
     assert table in recovery
     assert "youtube" in recovery
-    await Seeder(get_settings()).seed("xs", 7)  # the raw data as the other tests expect it
+    async with ClickHouse(get_settings().clickhouse) as ch:  # the raw data as it was seeded
+        await ch.execute(
+            "ALTER TABLE raw_beat.scrape_requests DELETE WHERE request_id > {top:UInt64}",
+            {"top": seeded_requests},
+            settings={"mutations_sync": 2},
+        )
 
 
 async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_window(

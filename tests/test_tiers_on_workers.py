@@ -10,8 +10,11 @@ must match what ClickHouse computed.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import psutil
@@ -27,6 +30,9 @@ from prefect.client.schemas.objects import StateType
 from prefect_platform import PrefectPlatform, RunOutcome
 
 from stir.clickhouse import ClickHouse
+from stir.dbt_project import parse_manifest
+from stir.domain.tiers import TIERS, get_tier
+from stir.serving.freshness import read_stamp
 from stir.settings import get_settings
 from stir.sources.seed import Seeder
 
@@ -107,7 +113,8 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
         assert first.name.startswith(f"{tier}-20")  # named after the tier and when it was due
         # Stir's own log lines (here the dbt summary of `stir.dbt`) are in the run's logs.
         logs = [log.message for log in await platform.read_logs(run_id)]
-        assert any(f"build --select tag:{tier}:" in line for line in logs)
+        selector = get_tier(tier).dbt_selector
+        assert any(f"build --selector {selector}:" in line for line in logs)
 
     # 02:00, the busiest minute: four fast tiers and the daily holder at once (the even-hour
     # rounds without the holder, many of them, are `bench/schedule_soak.py`'s).
@@ -119,6 +126,44 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
     # Each fast tier either ran before the holder took the window or gave way to it.
     assert all(o.state_name in ("Completed", "Skipped") for o in outcomes.values())
     await served_matches_clickhouse()
+
+
+async def test_then_every_tier_has_served_every_table_it_declares(
+    platform: PrefectPlatform, tmp_path: Path
+) -> None:
+    """The tiers not yet run to completion run too (as their later schedules would); then every
+    served table of every tier is live in PostgreSQL, stamped by a sync, with exactly the rows its
+    mart holds in ClickHouse, each tier's summary artifact exists, and `stir freshness` finds
+    nothing stale and nothing never synced."""
+    outcomes = await run_together(platform, ["monitoring", "profile-ranking", "post-ranking"])
+    outcomes |= await run_together(platform, ["growth"])
+    bad = [o for o in outcomes.values() if o.state_name != "Completed"]
+    assert bad == [], describe(outcomes) + "\n" + platform.log_tails()
+
+    manifest = await parse_manifest(target_path=tmp_path / "target")
+    settings = get_settings()
+    conn = await asyncpg.connect(settings.postgres.effective_dsn())
+    try:
+        async with ClickHouse(settings.clickhouse) as ch:
+            for spec in TIERS:
+                for decl in spec.served_tables(manifest):
+                    schema, _, name = decl.ref.partition(".")
+                    assert await read_stamp(conn, schema, name), f"{decl.ref} was never synced"
+                    live = await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
+                    computed = await ch.fetch_value(f"SELECT count() FROM {DATABASE}.{decl.model}")
+                    assert live == computed, f"{decl.ref}: {live} rows live, {computed} computed"
+                    assert live > 0 or decl.gates.allow_empty, f"{decl.ref} served no rows"
+    finally:
+        await conn.close()
+    keys = {artifact.key for artifact in await platform.client.read_artifacts()}
+    assert {f"tier-{spec.name}" for spec in TIERS} <= keys
+    freshness = await asyncio.to_thread(
+        subprocess.run, [str(Path(sys.executable).parent / "stir"), "freshness"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert freshness.returncode == 0, freshness.stdout + freshness.stderr
+    assert "STALE" not in freshness.stdout
+    assert ", 0 past their SLA, 0 never synced" in freshness.stdout
 
 
 async def tier_lock_holder(tier: str) -> str | None:
