@@ -175,8 +175,8 @@ class ProgressDisplay:
             elif event.kind is Kind.DBT_TOTAL:
                 row.dbt_total += event.count
             elif event.kind is Kind.DBT_NODE:
-                row.dbt_done += 1
-                row.dbt_failed += not event.ok
+                row.dbt_done += event.count
+                row.dbt_failed += 0 if event.ok else event.count
             elif event.kind is Kind.SYNC_PLANNED:
                 row.tables_total += event.count
                 row.state = "syncing"

@@ -20,7 +20,7 @@ from enum import StrEnum
 class Kind(StrEnum):
     TIER_STARTED = "tier started"
     DBT_TOTAL = "dbt total"  # `count` more nodes in a dbt command that just started
-    DBT_NODE = "dbt node"  # one node finished (`ok` False: failed, errored or skipped)
+    DBT_NODE = "dbt node"  # `count` nodes finished (`ok` False: failed, errored or skipped)
     SYNC_PLANNED = "sync planned"  # `count` served tables to sync
     TABLE_SYNCED = "table synced"  # one table swapped in (`ok`) or failed
     TIER_ENDED = "tier ended"

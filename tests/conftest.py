@@ -388,11 +388,12 @@ def s3_boto(settings: Settings) -> Any:
 # with pytest-xdist's `loadfile`, modules go to workers in collection order, so starting these
 # first keeps one long module from running alone at the end.
 SLOWEST_MODULES = (
-    "test_tiers_end_to_end.py",
     "test_tiers_on_workers.py",
+    "test_tiers_end_to_end.py",
     "test_installed_wheel.py",
-    "test_external_servers.py",
     "test_dbt_project.py",
+    "test_external_servers.py",
+    "test_status.py",
     "test_blocks.py",
     "test_deployments.py",
     "test_notify.py",

@@ -73,7 +73,8 @@ class _ReportingRunner(PrefectDbtRunner):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._subject = progress.subject()
-        self._total_told = False
+        self._total = 0
+        self._done = 0
 
     def _create_unified_callback(self, *args: Any, **kwargs: Any) -> Callable[[Any], None]:
         route = super()._create_unified_callback(*args, **kwargs)
@@ -84,17 +85,26 @@ class _ReportingRunner(PrefectDbtRunner):
 
         return callback
 
+    def _tell(self, kind: progress.Kind, count: int, ok: bool = True) -> None:
+        progress.report(progress.Event(kind, self._subject, count, ok=ok))
+
     def _observe(self, event: Any) -> None:
         name = event.info.name
         if name == "NodeFinished":
-            status = event.data.node_info.node_status
-            progress.report(
-                progress.Event(progress.Kind.DBT_NODE, self._subject, 1, ok=status in _NODE_OK)
-            )
-        elif not self._total_told and name == "LogStartLine":
-            self._total_told = True
-            total = int(event.data.total)
-            progress.report(progress.Event(progress.Kind.DBT_TOTAL, self._subject, total, total))
+            self._done += 1
+            self._tell(progress.Kind.DBT_NODE, 1, ok=event.data.node_info.node_status in _NODE_OK)
+        elif not self._total and name == "LogStartLine":
+            self._total = int(event.data.total)
+            self._tell(progress.Kind.DBT_TOTAL, self._total)
+
+    def settle(self, nodes: int) -> None:
+        """The command is over and ran `nodes` nodes: count those no event announced (a node
+        skipped after an upstream failure finishes without a NodeFinished), so the display ends
+        at n of n."""
+        if nodes > self._total:
+            self._tell(progress.Kind.DBT_TOTAL, nodes - self._total)
+        if max(nodes, self._total) > self._done:
+            self._tell(progress.Kind.DBT_NODE, max(nodes, self._total) - self._done)
 
 
 def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResult:
@@ -107,6 +117,7 @@ def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResu
     started = time.monotonic()
     result = runner.invoke([*args, *workspace.vars_args], log_path=str(workspace.logs))
     results = getattr(result.result, "results", None)
+    runner.settle(len(results or []))
     if not result.success and not results:  # dbt did not get as far as running nodes
         raise DbtError(f"dbt {' '.join(args)} failed: {result.exception}")
     statuses = Counter(str(node.status) for node in results or [])

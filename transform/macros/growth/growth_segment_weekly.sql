@@ -28,15 +28,15 @@ select
     toDate(week) as week_start,
     toUInt16(year_of_week) as iso_year,
     toUInt8(week_of_year) as iso_week,
-    toUInt64(n_profiles) as profiles,
-    toUInt64(n_with_change) as profiles_with_change,
-    toUInt64(end_total) as audience_end_total,
+    toInt32(n_profiles) as profiles,
+    toInt32(n_with_change) as profiles_with_change,
+    toInt64(end_total) as audience_end_total,
     toInt64(change_total) as audience_change_total,
     toNullable(toFloat64({{ safe_divide('compared_change_total', 'previous_total') }})) as audience_change_pct,
     toNullable(toFloat64(if(n_with_change = 0, null, median_change_pct))) as median_audience_change_pct,
-    toUInt64(n_growing) as profiles_growing,
-    toUInt64(n_declining) as profiles_declining,
-    toUInt64(n_posts) as posts_published,
+    toInt32(n_growing) as profiles_growing,
+    toInt32(n_declining) as profiles_declining,
+    toInt64(n_posts) as posts_published,
     toNullable(toFloat64(mean_engagement)) as avg_engagement_rate
 from weekly
 {%- endmacro %}

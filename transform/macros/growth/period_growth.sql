@@ -19,11 +19,11 @@ select
     toLowCardinality(toString(platform)) as platform,
     toString(profile_key) as profile_key,
     toDate(period_start) as {{ period_column }},
-    toNullable(toUInt64(audience_end)) as audience_end,
+    toNullable(toInt64(audience_end)) as audience_end,
     toNullable(toInt64(audience_end) - toInt64(audience_previous)) as audience_change,
     toNullable(toFloat64({{ growth_pct('audience_end', 'audience_previous') }})) as audience_change_pct,
-    toUInt64(posts_end) as posts_end,
+    toInt64(posts_end) as posts_end,
     toNullable(toInt64(posts_end) - toInt64(posts_previous)) as posts_change,
-    toUInt64(snapshots) as snapshots
+    toInt32(snapshots) as snapshots
 from with_previous
 {%- endmacro %}

@@ -5,7 +5,7 @@
 select
     toLowCardinality(toString(dimension)) as dimension,
     toString(dimension_value) as dimension_value,
-    toUInt64(assumeNotNull({{ rank_column }})) as list_rank,
+    toInt32(assumeNotNull({{ rank_column }})) as list_rank,
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toLowCardinality(toString(platform)) as platform,
@@ -15,7 +15,7 @@ select
     toLowCardinality(toString(audience_tier)) as audience_tier,
     {{ leaderboard_metric_columns() }},
     toNullable(toInt64(audience_rank_change_7d)) as audience_rank_change_7d,
-    toUInt64(dimension_profiles) as dimension_profiles
+    toInt32(dimension_profiles) as dimension_profiles
 from {{ ref('int_leaderboards__ranked') }}
 where dimension in ({% for dims in dimensions %}'{{ dims | join("+") }}'{% if not loop.last %}, {% endif %}{% endfor %})
   and {{ rank_column }} <= {{ var('leaderboard_size') }}

@@ -2,10 +2,10 @@
     leaderboard serves them (their contract types, in one place): audience, engagement rate,
     30-day growth, and the audience, engagement and growth ranks. -#}
 {% macro leaderboard_metric_columns() -%}
-    toNullable(toUInt64(audience)) as audience,
+    toNullable(toInt64(audience)) as audience,
     toNullable(toFloat64(engagement_rate)) as engagement_rate,
     toNullable(toFloat64(growth_30d_pct)) as growth_30d_pct,
-    toNullable(toUInt64(audience_rank)) as audience_rank,
-    toNullable(toUInt64(engagement_rank)) as engagement_rank,
-    toNullable(toUInt64(growth_rank)) as growth_rank
+    toNullable(toInt32(audience_rank)) as audience_rank,
+    toNullable(toInt32(engagement_rank)) as engagement_rank,
+    toNullable(toInt32(growth_rank)) as growth_rank
 {%- endmacro %}

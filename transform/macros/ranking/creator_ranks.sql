@@ -8,13 +8,13 @@
         toString(handle) as handle,
         toLowCardinality(toString(category)) as category,
         toLowCardinality(toString(country)) as country,
-        audience,
+        toNullable(toInt64(audience)) as audience,
         engagement_rate,
         audience_growth_30d_pct,
         consistency_score,
         toFloat64(creator_score) as creator_score,
-        toUInt64(score_rank) as score_rank,
-        toUInt64(group_profiles) as group_profiles,
+        toInt32(score_rank) as score_rank,
+        toInt32(group_profiles) as group_profiles,
         toFloat64(1 - score_rank_pct) as score_percentile
     from (
         select

@@ -9,10 +9,10 @@
     toLowCardinality(toString({{ alias }}.country)) as country,
     {{ alias }}.posted_at as posted_at,
     toLowCardinality(toString({{ alias }}.media_type)) as media_type,
-    toNullable(toUInt64({{ alias }}.likes)) as likes,
-    toNullable(toUInt64({{ alias }}.comments)) as comments,
-    toNullable(toUInt64({{ alias }}.views)) as views,
-    toUInt64({{ alias }}.engagement) as engagement,
+    toNullable(toInt64({{ alias }}.likes)) as likes,
+    toNullable(toInt64({{ alias }}.comments)) as comments,
+    toNullable(toInt64({{ alias }}.views)) as views,
+    toInt64({{ alias }}.engagement) as engagement,
     toNullable(toFloat64({{ alias }}.engagement_rate)) as engagement_rate,
     toFloat64({{ alias }}.engagement_per_hour) as engagement_per_hour
 {%- endmacro %}

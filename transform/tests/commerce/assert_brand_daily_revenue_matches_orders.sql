@@ -1,5 +1,7 @@
 -- Each brand's daily revenue equals its shop's raw counted orders of that day (latest version per
--- order by updated_at), over the days the mart covers. Returns the (brand, day)s that differ.
+-- order by updated_at; its cancelled_at through a one-element tuple, so a NULL at the newest
+-- version, an order no longer cancelled, wins as argMax alone would not let it), over the days
+-- the mart covers. Returns the (brand, day)s that differ.
 with orders as (
     select
         order_id,
@@ -7,7 +9,7 @@ with orders as (
         min(created_at) as created_at,
         argMax(total_price, updated_at) as total_price,
         argMax(financial_status, updated_at) as financial_status,
-        argMax(cancelled_at, updated_at) as cancelled_at
+        argMax(tuple(cancelled_at), updated_at).1 as cancelled_at
     from {{ source('shopify', 'orders') }}
     group by order_id
 ),

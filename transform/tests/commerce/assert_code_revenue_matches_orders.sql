@@ -1,13 +1,15 @@
 -- The counted revenue of each creator code equals a recomputation from the raw Shopify orders
--- (latest version per order by updated_at, not cancelled or refunded) of the brand's shop that
--- carry one of the brand's members' codes. Returns the codes whose revenue or orders differ.
+-- (latest version per order by updated_at, not cancelled or refunded; cancelled_at through a
+-- one-element tuple, so a NULL at the newest version wins as argMax alone would not let it) of
+-- the brand's shop that carry one of the brand's members' codes. Returns the codes whose
+-- revenue or orders differ.
 with orders as (
     select
         order_id,
         argMax(shop_domain, updated_at) as shop_domain,
         argMax(total_price, updated_at) as total_price,
         argMax(financial_status, updated_at) as financial_status,
-        argMax(cancelled_at, updated_at) as cancelled_at,
+        argMax(tuple(cancelled_at), updated_at).1 as cancelled_at,
         argMax(discount_codes, updated_at) as discount_codes
     from {{ source('shopify', 'orders') }}
     group by order_id
@@ -19,7 +21,7 @@ codes as (
     where m.discount_code is not null
 ),
 expected as (
-    select b.id as brand_id, upper(code) as discount_code, count() as orders, sum(o.total_price) as revenue
+    select toInt64(b.id) as brand_id, upper(code) as discount_code, count() as orders, sum(o.total_price) as revenue
     from orders as o
     array join o.discount_codes as code
     inner join {{ source('coffee', 'brands') }} as b final on lower(b.shopify_domain) = o.shop_domain

@@ -1,6 +1,7 @@
 -- Weekly profile growth against staging: the audience and posts at each week's last scrape
--- (argMax) and, for Instagram, the posts published that week among the scraped posts. Returns
--- the profile-weeks that disagree (or are missing on either side).
+-- (argMax over a one-element tuple, so a count hidden at that scrape is NULL, not an older
+-- value: argMax alone skips NULLs) and, for Instagram, the posts published that week among the
+-- scraped posts. Returns the profile-weeks that disagree (or are missing on either side).
 with expected as (
     select
         concat('instagram:', toString(profile_id)) as profile_key,
@@ -13,7 +14,7 @@ with expected as (
     select
         concat('youtube:', channel_id) as profile_key,
         toMonday(scraped_at) as week_start,
-        argMax(subscribers, scraped_at) as audience_end,
+        argMax(tuple(subscribers), scraped_at).1 as audience_end,
         argMax(video_count, scraped_at) as posts_end
     from {{ ref('stg_youtube__channel_snapshots') }}
     group by channel_id, week_start

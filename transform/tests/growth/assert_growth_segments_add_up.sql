@@ -1,6 +1,8 @@
 -- The weekly segment marts partition the same profiles: per week, the audience totals of the
 -- category, country, platform and audience-tier marts all equal the sum over profiles of the
--- audience at their week's last scrape, recomputed from staging. Returns the weeks that differ.
+-- audience at their week's last scrape (0 when that scrape hid it: argMax over a one-element
+-- tuple keeps the NULL argMax alone would skip), recomputed from staging. Returns the weeks
+-- that differ.
 with expected as (
     select week_start, sum(audience) as total, count() as profiles
     from (
@@ -8,7 +10,7 @@ with expected as (
         from {{ ref('stg_instagram__account_snapshots') }}
         group by profile_id, week_start
         union all
-        select toMonday(scraped_at) as week_start, coalesce(argMax(subscribers, scraped_at), 0) as audience
+        select toMonday(scraped_at) as week_start, coalesce(argMax(tuple(subscribers), scraped_at).1, 0) as audience
         from {{ ref('stg_youtube__channel_snapshots') }}
         group by channel_id, week_start
     )

@@ -1,12 +1,14 @@
 -- Tier migration against staging: per platform and week, the moves add up to the profiles
 -- scraped that week that had been scraped in an earlier week, and each move's tiers follow
--- from the audience at the two weeks' last scrapes. Returns the weeks that differ.
+-- from the audience at the two weeks' last scrapes (NULL, tier unknown, when that scrape hid it:
+-- argMax over a one-element tuple keeps the NULL argMax alone would skip). Returns the weeks
+-- that differ.
 with weekly as (
     select 'instagram' as platform, profile_id as id, toMonday(scraped_at) as week_start, toNullable(argMax(followers, scraped_at)) as audience
     from {{ ref('stg_instagram__account_snapshots') }}
     group by profile_id, week_start
     union all
-    select 'youtube' as platform, cityHash64(channel_id) as id, toMonday(scraped_at) as week_start, argMax(subscribers, scraped_at) as audience
+    select 'youtube' as platform, cityHash64(channel_id) as id, toMonday(scraped_at) as week_start, argMax(tuple(subscribers), scraped_at).1 as audience
     from {{ ref('stg_youtube__channel_snapshots') }}
     group by channel_id, week_start
 ),

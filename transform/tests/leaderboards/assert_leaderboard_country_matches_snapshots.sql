@@ -1,19 +1,22 @@
 -- The per-country leaderboard against the staging snapshots: every listed profile's audience is
 -- its latest scrape's followers / subscribers, and each country's first place holds the largest
 -- latest audience among that country's non-deleted profiles. Returns the disagreements.
+-- argMax over a one-element tuple keeps a NULL at the newest row (a hidden subscriber count, a
+-- success's empty error class); the country is deliberately plain argMax, which skips NULLs: the
+-- model keeps the last known country when Beat fails to infer it on one scrape.
 with latest as (
     select
         concat('instagram:', toString(profile_id)) as profile_key,
         coalesce(toString(argMax(country, scraped_at)), 'unknown') as country,
         toNullable(argMax(followers, scraped_at)) as audience
     from {{ ref('stg_instagram__account_snapshots') }}
-    where profile_id not in (select profile_id from {{ ref('stg_beat__instagram_profile_requests') }} group by profile_id having argMax(error_class, started_at) = 'NotFound')
+    where profile_id not in (select profile_id from {{ ref('stg_beat__instagram_profile_requests') }} group by profile_id having argMax(tuple(error_class), started_at).1 = 'NotFound')
     group by profile_id
     union all
     select
         concat('youtube:', s.channel_id) as profile_key,
         coalesce(toString(any(c.country)), 'unknown') as country,
-        argMax(s.subscribers, s.scraped_at) as audience
+        argMax(tuple(s.subscribers), s.scraped_at).1 as audience
     from {{ ref('stg_youtube__channel_snapshots') }} as s
     inner join {{ ref('stg_youtube__channels') }} as c on c.channel_id = s.channel_id
     group by s.channel_id

@@ -19,11 +19,11 @@ with orders as (
     where toDate(o.created_at) > toDate({{ as_of(ref('stg_shopify__orders'), 'created_at') }}) - 90
 )
 select
-    toUInt64(brand_id) as brand_id,
+    toInt64(brand_id) as brand_id,
     order_date,
     {{ order_revenue_aggregates() }},
     toString(any(currency)) as shop_currency,
-    toUInt64(countIf(is_counted and is_attributed)) as attributed_orders,
+    toInt64(countIf(is_counted and is_attributed)) as attributed_orders,
     toDecimal128(sumIf(total_price, is_counted and is_attributed), 2) as attributed_revenue,
     toFloat64(coalesce(sumIf({{ to_usd('total_price', 'currency') }}, is_counted and is_attributed), 0)) as attributed_revenue_usd,
     toNullable(toFloat64({{ safe_divide('sumIf(total_price, is_counted and is_attributed)', 'sumIf(total_price, is_counted)') }})) as attributed_revenue_share

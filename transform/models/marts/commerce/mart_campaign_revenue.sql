@@ -34,7 +34,7 @@ revenue as (
     select
         campaign_id,
         {{ order_revenue_aggregates('in_window') }},
-        toUInt64(countIf(is_counted and after_window)) as orders_after,
+        toInt64(countIf(is_counted and after_window)) as orders_after,
         toFloat64(coalesce(sumIf({{ to_usd('total_price', 'currency') }}, is_counted and after_window), 0)) as revenue_usd_after,
         toString(any(currency)) as shop_currency,
         nullIf(topKWeightedIf(1)(discount_code, toUInt64(total_price * 100), is_counted and in_window)[1], '') as top_discount_code
@@ -42,20 +42,20 @@ revenue as (
     group by campaign_id
 )
 select
-    toUInt64(k.campaign_id) as campaign_id,
-    toUInt64(k.brand_id) as brand_id,
-    toUInt64(assumeNotNull(k.collection_id)) as collection_id,
+    toInt64(k.campaign_id) as campaign_id,
+    toInt64(k.brand_id) as brand_id,
+    toInt64(assumeNotNull(k.collection_id)) as collection_id,
     toLowCardinality(toString(k.status)) as status,
     k.starts_on as starts_on,
     k.ends_on as ends_on,
-    toUInt64(coalesce(r.orders, 0)) as orders_in_window,
-    toUInt64(coalesce(r.refunded_orders, 0)) as refunded_orders_in_window,
+    toInt64(coalesce(r.orders, 0)) as orders_in_window,
+    toInt64(coalesce(r.refunded_orders, 0)) as refunded_orders_in_window,
     toDecimal128(coalesce(r.revenue, 0), 2) as revenue_in_window,
     toNullable(toString(r.shop_currency)) as currency,
     toFloat64(coalesce(r.revenue_usd, 0)) as revenue_usd_in_window,
     toNullable(toFloat64(r.avg_order_value)) as avg_order_value,
-    toUInt64(coalesce(r.customers, 0)) as customers_in_window,
-    toUInt64(coalesce(r.orders_after, 0)) as orders_after_window,
+    toInt64(coalesce(r.customers, 0)) as customers_in_window,
+    toInt64(coalesce(r.orders_after, 0)) as orders_after_window,
     toFloat64(coalesce(r.revenue_usd_after, 0)) as revenue_usd_after_window,
     toNullable(toString(r.top_discount_code)) as top_discount_code,
     toNullable(toFloat64({{ to_usd('k.budget', 'k.budget_currency') }})) as budget_usd,

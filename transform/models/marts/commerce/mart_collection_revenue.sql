@@ -7,7 +7,7 @@ with orders as (
     select
         collection_id,
         {{ order_revenue_aggregates() }},
-        toUInt64(uniqExactIf(collection_member_id, is_counted)) as members_selling,
+        uniqExactIf(collection_member_id, is_counted) as members_selling,
         toString(any(currency)) as shop_currency
     from (
         select * from {{ ref('int_shopify__attributed_orders') }}
@@ -22,17 +22,17 @@ members as (
     group by collection_id
 )
 select
-    toUInt64(c.collection_id) as collection_id,
-    toUInt64(c.brand_id) as brand_id,
-    toUInt64(coalesce(m.members_with_code, 0)) as members_with_code,
-    toUInt64(coalesce(o.members_selling, 0)) as members_selling,
-    toUInt64(coalesce(o.orders, 0)) as orders,
-    toUInt64(coalesce(o.refunded_orders, 0)) as refunded_orders,
+    toInt64(c.collection_id) as collection_id,
+    toInt64(c.brand_id) as brand_id,
+    toInt32(coalesce(m.members_with_code, 0)) as members_with_code,
+    toInt32(coalesce(o.members_selling, 0)) as members_selling,
+    toInt64(coalesce(o.orders, 0)) as orders,
+    toInt64(coalesce(o.refunded_orders, 0)) as refunded_orders,
     toDecimal128(coalesce(o.revenue, 0), 2) as revenue,
     toNullable(toString(o.shop_currency)) as currency,
     toFloat64(coalesce(o.revenue_usd, 0)) as revenue_usd,
     toNullable(toFloat64(o.avg_order_value)) as avg_order_value,
-    toUInt64(coalesce(o.customers, 0)) as customers,
+    toInt64(coalesce(o.customers, 0)) as customers,
     toFloat64(coalesce(e.est_cost_per_round_usd, 0)) as est_cost_usd,
     toNullable(toFloat64({{ safe_divide('coalesce(o.revenue_usd, 0) - e.est_cost_per_round_usd', 'e.est_cost_per_round_usd') }})) as roi
 from {{ ref('stg_coffee__collections') }} as c

@@ -21,15 +21,15 @@ engagements as (
     group by m.collection_member_id
 )
 select
-    toUInt64(m.collection_member_id) as collection_member_id,
-    toUInt64(m.collection_id) as collection_id,
-    toUInt64(m.brand_id) as brand_id,
+    toInt64(m.collection_member_id) as collection_member_id,
+    toInt64(m.collection_id) as collection_id,
+    toInt64(m.brand_id) as brand_id,
     toString(m.profile_key) as profile_key,
     toString(assumeNotNull(m.discount_code)) as discount_code,
-    toNullable(toUInt64(m.audience)) as audience,
-    toUInt64(coalesce(e.posts, 0)) as posts_since_added,
-    toUInt64(coalesce(e.engagements, 0)) as engagements_since_added,
-    toUInt64(coalesce(o.orders, 0)) as orders,
+    toNullable(toInt64(m.audience)) as audience,
+    toInt64(coalesce(e.posts, 0)) as posts_since_added,
+    toInt64(coalesce(e.engagements, 0)) as engagements_since_added,
+    toInt64(coalesce(o.orders, 0)) as orders,
     toFloat64(coalesce(o.revenue_usd, 0)) as revenue_usd,
     toNullable(toFloat64({{ safe_divide('coalesce(o.orders, 0) * 1000', 'm.audience') }})) as orders_per_1k_audience,
     toNullable(toFloat64({{ safe_divide('coalesce(o.orders, 0) * 1000', 'e.engagements') }})) as orders_per_1k_engagements,

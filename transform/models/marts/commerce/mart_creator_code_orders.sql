@@ -12,13 +12,13 @@ as_of as (
     select {{ as_of(ref('stg_shopify__orders'), 'created_at') }} as as_of
 )
 select
-    toUInt64(brand_id) as brand_id,
+    toInt64(brand_id) as brand_id,
     toString(discount_code) as discount_code,
     toString(min(code_orders.profile_key)) as profile_key,
-    toUInt64(uniqExact(code_orders.profile_key)) as creator_profiles,
-    toUInt64(uniqExact(collection_id)) as collections,
+    toInt32(uniqExact(code_orders.profile_key)) as creator_profiles,
+    toInt32(uniqExact(collection_id)) as collections,
     {{ order_revenue_aggregates() }},
-    toUInt64(countIf(is_counted and created_at > (select as_of from as_of) - interval 30 day)) as orders_30d,
+    toInt64(countIf(is_counted and created_at > (select as_of from as_of) - interval 30 day)) as orders_30d,
     toFloat64(coalesce(sumIf({{ to_usd('total_price', 'currency') }}, is_counted and created_at > (select as_of from as_of) - interval 30 day), 0)) as revenue_usd_30d,
     toString(any(currency)) as shop_currency,
     min(created_at) as first_order_at,

@@ -24,17 +24,17 @@ products as (
     group by o.brand_id, o.discount_code, li.product_id
 )
 select
-    toUInt64(brand_id) as brand_id,
+    toInt64(brand_id) as brand_id,
     toString(discount_code) as discount_code,
-    toUInt64(product_id) as product_id,
+    toInt64(product_id) as product_id,
     toString(title) as title,
     toString(sku) as sku,
-    toUInt64(orders) as orders,
-    toUInt64(units) as units,
+    toInt64(orders) as orders,
+    toInt64(units) as units,
     toDecimal128(revenue, 2) as revenue,
     toString(currency) as currency,
     toNullable(toFloat64({{ to_usd('revenue', 'currency') }})) as revenue_usd,
-    toUInt64(row_number() over (partition by brand_id, discount_code order by revenue desc, product_id)) as product_rank
+    toInt32(row_number() over (partition by brand_id, discount_code order by revenue desc, product_id)) as product_rank
 from products
 order by brand_id, discount_code, revenue desc, product_id
 limit {{ var('top_products_per_code') }} by brand_id, discount_code

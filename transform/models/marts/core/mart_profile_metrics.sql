@@ -55,7 +55,7 @@ select
     toLowCardinality(toNullable(toString(u.category))) as category,
     toLowCardinality(toNullable(toString(u.country))) as country,
     toLowCardinality(toNullable(toString(u.language))) as language,
-    toNullable(toUInt64(u.audience)) as audience,
+    toNullable(toInt64(u.audience)) as audience,
     toString(multiIf(u.audience is null, 'unknown', u.audience < 10000, 'nano', u.audience < 100000, 'micro', u.audience < 1000000, 'macro', 'mega')) as audience_tier,
     toInt64(u.posts_count) as posts_count,
     toNullable(toFloat64(u.engagement_rate)) as engagement_rate,

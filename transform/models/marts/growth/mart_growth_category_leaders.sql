@@ -15,11 +15,11 @@ with candidates as (
 select
     toLowCardinality(toString(category_value)) as category,
     toDate(week_start) as week_start,
-    toUInt64(growth_rank) as growth_rank,
+    toInt32(growth_rank) as growth_rank,
     toString(profile_key) as profile_key,
     toLowCardinality(toString(platform)) as platform,
     toNullable(toString(handle)) as handle,
-    toUInt64(assumeNotNull(audience_end)) as audience_end,
+    toInt64(assumeNotNull(audience_end)) as audience_end,
     toInt64(assumeNotNull(audience_change)) as audience_change,
     toFloat64(assumeNotNull(audience_change_pct)) as audience_change_pct
 from candidates

@@ -21,7 +21,7 @@ grouped as (
 select
     toLowCardinality(toString(category)) as category,
     toDate(week_start) as week_start,
-    toUInt64(profiles_measured) as profiles_measured,
+    toInt32(profiles_measured) as profiles_measured,
     toFloat64(q[1]) as p10_growth_pct,
     toFloat64(q[2]) as p25_growth_pct,
     toFloat64(q[3]) as p50_growth_pct,

@@ -25,6 +25,6 @@ select
         {{ audience_tier_level('to_tier') }} < {{ audience_tier_level('from_tier') }}, 'down',
         'same'
     ))) as direction,
-    toUInt64(profiles) as profiles,
+    toInt32(profiles) as profiles,
     toFloat64(profiles / sum(profiles) over (partition by platform, week_start, from_tier)) as share_of_from_tier
 from moves

@@ -1,8 +1,9 @@
 {{ config(order_by='(platform, profile_key, day)', tags=['leaderboards']) }}
 -- Leaderboard history: daily audience rank on the platform leaderboard, over the last
 -- var leaderboard_history_days (30) days, of every profile on the platform top list on any of
--- them; a day's audience is the latest scrape on or before it (ASOF join). The app draws a
--- profile's rank line on leaderboard and profile pages from it.
+-- them; a day's audience is the latest scrape on or before it (ASOF join), NULL (and unranked)
+-- when that scrape hid the count. The app draws a profile's rank line on leaderboard and
+-- profile pages from it.
 {% set days = var('leaderboard_history_days') %}
 {% set size = var('leaderboard_size') %}
 with as_of as (
@@ -11,12 +12,12 @@ with as_of as (
     select 'youtube' as platform, toDate(any(as_of)) as as_of_day from {{ ref('int_youtube__channels') }}
 ),
 daily as (
-    -- the audience at each profile's last scrape of each day; a margin before the window gives
-    -- its first days a value to carry forward
+    -- the audience at each profile's last scrape of each day (latest: NULL when that scrape hid
+    -- the count); a margin before the window gives its first days a value to carry forward
     select
         concat('instagram:', toString(profile_id)) as profile_key,
         toDate(scraped_at) as day,
-        toNullable(argMax(followers, scraped_at)) as audience
+        toNullable({{ latest('followers') }}) as audience
     from {{ ref('stg_instagram__account_snapshots') }}
     where scraped_at >= (select min(as_of_day) from as_of) - interval {{ days + 30 }} day
     group by profile_id, day
@@ -24,7 +25,7 @@ daily as (
     select
         concat('youtube:', channel_id) as profile_key,
         toDate(scraped_at) as day,
-        argMax(subscribers, scraped_at) as audience
+        {{ latest('subscribers') }} as audience
     from {{ ref('stg_youtube__channel_snapshots') }}
     where scraped_at >= (select min(as_of_day) from as_of) - interval {{ days + 30 }} day
     group by channel_id, day
@@ -58,8 +59,8 @@ select
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toDate(assumeNotNull(day)) as day,
-    toNullable(toUInt64(audience)) as audience,
-    toNullable(toUInt64(audience_rank)) as audience_rank,
+    toNullable(toInt64(audience)) as audience,
+    toNullable(toInt32(audience_rank)) as audience_rank,
     toNullable(toInt64(previous_rank) - toInt64(audience_rank)) as rank_change_1d
 from with_best
 where best_rank <= {{ size }}

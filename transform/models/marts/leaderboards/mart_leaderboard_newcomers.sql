@@ -8,10 +8,10 @@ select
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toLowCardinality(toString(platform)) as platform,
-    toNullable(toUInt64(audience)) as audience,
-    toNullable(toUInt64(audience_7d_ago)) as audience_7d_ago,
-    toUInt64(assumeNotNull(audience_rank)) as audience_rank,
-    toNullable(toUInt64(audience_rank_7d_ago)) as audience_rank_7d_ago,
+    toNullable(toInt64(audience)) as audience,
+    toNullable(toInt64(audience_7d_ago)) as audience_7d_ago,
+    toInt32(assumeNotNull(audience_rank)) as audience_rank,
+    toNullable(toInt32(audience_rank_7d_ago)) as audience_rank_7d_ago,
     toNullable(toFloat64(growth_30d_pct)) as growth_30d_pct
 from {{ ref('int_leaderboards__ranked') }}
 where movement_7d = 'new'

@@ -9,10 +9,10 @@ select
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toLowCardinality(toString(platform)) as platform,
-    toNullable(toUInt64(audience)) as audience,
-    toNullable(toUInt64(audience_7d_ago)) as audience_7d_ago,
-    toNullable(toUInt64(audience_rank)) as audience_rank,
-    toNullable(toUInt64(audience_rank_7d_ago)) as audience_rank_7d_ago,
+    toNullable(toInt64(audience)) as audience,
+    toNullable(toInt64(audience_7d_ago)) as audience_7d_ago,
+    toNullable(toInt32(audience_rank)) as audience_rank,
+    toNullable(toInt32(audience_rank_7d_ago)) as audience_rank_7d_ago,
     toNullable(toInt64(audience_rank_change_7d)) as rank_change,
     toLowCardinality(toString(movement_7d)) as movement
 from {{ ref('int_leaderboards__ranked') }}

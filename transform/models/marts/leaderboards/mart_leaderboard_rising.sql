@@ -15,15 +15,15 @@ with risers as (
 select
     toLowCardinality(toString(dimension)) as dimension,
     toString(dimension_value) as dimension_value,
-    toUInt64(rising_rank) as rising_rank,
+    toInt32(rising_rank) as rising_rank,
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toLowCardinality(toString(platform)) as platform,
-    toNullable(toUInt64(audience)) as audience,
-    toNullable(toUInt64(audience_30d_ago)) as audience_30d_ago,
+    toNullable(toInt64(audience)) as audience,
+    toNullable(toInt64(audience_30d_ago)) as audience_30d_ago,
     toNullable(toFloat64(growth_30d_pct)) as growth_30d_pct,
-    toUInt64(assumeNotNull(audience_rank)) as audience_rank,
-    toUInt64(assumeNotNull(audience_rank_30d_ago)) as audience_rank_30d_ago,
+    toInt32(assumeNotNull(audience_rank)) as audience_rank,
+    toInt32(assumeNotNull(audience_rank_30d_ago)) as audience_rank_30d_ago,
     toInt64(assumeNotNull(audience_rank_change_30d)) as positions_gained
 from risers
 where rising_rank <= {{ var('leaderboard_rising_size') }}

@@ -62,6 +62,6 @@ select
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     {{ leaderboard_metric_columns() }},
-    toUInt64(dimension_profiles) as dimension_profiles
+    toInt32(dimension_profiles) as dimension_profiles
 from ranked
 where audience_rank <= {{ size }} or engagement_rank <= {{ size }} or growth_rank <= {{ size }}

@@ -6,7 +6,7 @@ select
     source,
     endpoint,
     hour_start,
-    requests,
+    toInt64(requests) as requests,
     latency_p50_ms,
     latency_p90_ms,
     latency_p99_ms,

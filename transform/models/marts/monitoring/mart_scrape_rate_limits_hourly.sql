@@ -18,10 +18,10 @@ with per_source as (
 select
     toLowCardinality(toString(source)) as source,
     hour_start,
-    toUInt64(source_requests) as requests,
-    toUInt64(source_rate_limited) as rate_limited,
+    toInt64(source_requests) as requests,
+    toInt64(source_rate_limited) as rate_limited,
     toNullable(toFloat64({{ safe_divide('source_rate_limited', 'source_requests') }})) as rate_limited_share,
-    toUInt64(max_workers_limited) as max_workers_limited_per_endpoint,
+    toInt32(max_workers_limited) as max_workers_limited_per_endpoint,
     toBool(partial) as is_partial_hour,
     window_end as as_of
 from per_source

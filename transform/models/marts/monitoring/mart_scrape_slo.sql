@@ -34,10 +34,10 @@ counted as (
 select
     toLowCardinality(toString(source)) as source,
     toLowCardinality(toString(endpoint)) as endpoint,
-    toUInt64({{ var('slo_window_days') }}) as window_days,
+    toInt32({{ var('slo_window_days') }}) as window_days,
     toFloat64({{ target }}) as success_target,
-    toUInt64(requests) as requests,
-    toUInt64(bad_requests) as bad_requests,
+    toInt64(requests) as requests,
+    toInt64(bad_requests) as bad_requests,
     toNullable(toFloat64(1 - {{ safe_divide('bad_requests', 'requests') }})) as success_rate,
     toFloat64(requests * (1 - {{ target }})) as error_budget,
     toNullable(toFloat64(1 - {{ safe_divide('bad_requests', 'requests * (1 - ' ~ target ~ ')') }})) as error_budget_remaining,

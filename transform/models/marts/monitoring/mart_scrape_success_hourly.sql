@@ -6,9 +6,9 @@ select
     source,
     endpoint,
     hour_start,
-    requests,
-    successes,
-    failures,
+    toInt64(requests) as requests,
+    toInt64(successes) as successes,
+    toInt64(failures) as failures,
     toNullable(toFloat64({{ safe_divide('successes', 'requests') }})) as success_rate,
     is_partial_hour,
     as_of

@@ -22,14 +22,14 @@ requests as (
 select
     toLowCardinality(toString(source)) as source,
     toLowCardinality(toString(endpoint)) as endpoint,
-    toUInt64(countIf(is_today)) as requests_24h,
-    toUInt64(countIf(not is_today)) as requests_previous_24h,
+    toInt64(countIf(is_today)) as requests_24h,
+    toInt64(countIf(not is_today)) as requests_previous_24h,
     toNullable(toFloat64({{ growth_pct('countIf(is_today)', 'countIf(not is_today)') }})) as requests_change_pct,
-    toUInt64(countIf(is_today and is_success)) as successes_24h,
-    toUInt64(countIf(not is_today and is_success)) as successes_previous_24h,
+    toInt64(countIf(is_today and is_success)) as successes_24h,
+    toInt64(countIf(not is_today and is_success)) as successes_previous_24h,
     toNullable(toFloat64({{ growth_pct('countIf(is_today and is_success)', 'countIf(not is_today and is_success)') }})) as successes_change_pct,
-    toUInt64(countIf(is_last_hour)) as requests_last_hour,
-    toUInt64(countIf(is_last_hour_yesterday)) as requests_same_hour_yesterday,
+    toInt64(countIf(is_last_hour)) as requests_last_hour,
+    toInt64(countIf(is_last_hour_yesterday)) as requests_same_hour_yesterday,
     toNullable(toFloat64({{ growth_pct('countIf(is_last_hour)', 'countIf(is_last_hour_yesterday)') }})) as last_hour_change_pct,
     (select as_of from as_of) as as_of
 from requests

@@ -32,8 +32,8 @@ with newest as (
         '{{ table_name }}' as table_name,
         '{{ loaded_at_field }}' as loaded_at_field,
         max(toDateTime64({{ loaded_at_field }}, 3, 'UTC')) as newest_loaded_at,
-        toNullable(toUInt64({{ declared['warn_after'] if declared['warn_after'] is not none else 'null' }})) as warn_after_minutes,
-        toNullable(toUInt64({{ declared['error_after'] if declared['error_after'] is not none else 'null' }})) as error_after_minutes
+        toNullable(toInt32({{ declared['warn_after'] if declared['warn_after'] is not none else 'null' }})) as warn_after_minutes,
+        toNullable(toInt32({{ declared['error_after'] if declared['error_after'] is not none else 'null' }})) as error_after_minutes
     from {{ source(source_name, table_name) }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}

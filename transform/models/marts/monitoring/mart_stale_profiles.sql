@@ -29,16 +29,16 @@ tracked as (
 )
 select
     toString(profile_key) as profile_key,
-    toUInt64(tracked_profile_id) as tracked_profile_id,
+    toInt64(tracked_profile_id) as tracked_profile_id,
     toLowCardinality(toString(platform)) as platform,
     toNullable(toString(handle)) as handle,
-    toNullable(toUInt64(audience)) as audience,
+    toNullable(toInt64(audience)) as audience,
     last_requested_at,
     last_success_at,
     toNullable(toInt64(dateDiff('hour', last_success_at, (select as_of from as_of)))) as hours_since_success,
     toNullable(toString(last_error_class)) as last_error_class,
-    toUInt64(consecutive_failures) as consecutive_failures,
+    toInt64(consecutive_failures) as consecutive_failures,
     toBool(is_likely_deleted) as is_likely_deleted,
-    toUInt64(row_number() over (order by is_likely_deleted, audience desc nulls last, profile_key)) as priority_rank,
+    toInt32(row_number() over (order by is_likely_deleted, audience desc nulls last, profile_key)) as priority_rank,
     (select as_of from as_of) as as_of
 from tracked

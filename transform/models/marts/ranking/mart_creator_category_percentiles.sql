@@ -16,6 +16,6 @@ select
     toLowCardinality(toString(platform)) as platform,
     toString(profile_key) as profile_key,
     toLowCardinality(toString(category)) as category,
-    toUInt64(count() over (partition by platform, category)) as category_profiles,
+    toInt32(count() over (partition by platform, category)) as category_profiles,
     {{ percentile_grades(metrics, buckets=5, partition_by=['platform', 'category']) }}
 from {{ ref('int_ranking__creator_scores') }}

@@ -23,7 +23,7 @@ select
     toString(profile_key) as profile_key,
     toString(handle) as handle,
     toLowCardinality(toString(category)) as category,
-    toUInt64(posts_measured) as posts_measured,
+    toInt32(posts_measured) as posts_measured,
     toNullable(toFloat64(mean_gap_hours)) as mean_gap_hours,
     toNullable(toFloat64(gap_cv)) as gap_cv,
     toNullable(toFloat64(mean_engagement)) as mean_engagement,

@@ -5,7 +5,7 @@
 -- creator usually gets, not against the whole platform.
 select
     {{ post_ranking_columns('p') }},
-    toUInt64(p.baseline_posts) as baseline_posts,
+    toInt32(p.baseline_posts) as baseline_posts,
     toNullable(toFloat64(p.baseline_engagement)) as baseline_engagement,
     toNullable(toFloat64(p.engagement_vs_baseline)) as engagement_vs_baseline,
     toLowCardinality(toString(multiIf(
@@ -13,7 +13,7 @@ select
         p.engagement_vs_baseline >= 1.25, 'above',
         p.engagement_vs_baseline <= 0.8, 'below',
         'typical'))) as performance,
-    toUInt64(p.recency_index) as creator_post_recency,
+    toInt32(p.recency_index) as creator_post_recency,
     p.as_of as as_of
 from {{ ref('int_ranking__posts') }} as p
 where p.hours_since_posted <= 24 * {{ var('ranking_window_days') }}

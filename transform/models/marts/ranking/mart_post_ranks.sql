@@ -14,10 +14,10 @@ select
     toString(profile_key) as profile_key,
     posted_at,
     toLowCardinality(toString(media_type)) as media_type,
-    toNullable(toUInt64(likes)) as likes,
-    toNullable(toUInt64(comments)) as comments,
-    toNullable(toUInt64(views)) as views,
+    toNullable(toInt64(likes)) as likes,
+    toNullable(toInt64(comments)) as comments,
+    toNullable(toInt64(views)) as views,
     toNullable(toFloat64(engagement_rate)) as engagement_rate,
-    if(engagement_rate is null, null, toUInt64(rank() over (partition by platform, isNull(engagement_rate) order by engagement_rate desc))) as platform_rank,
-    if(engagement_rate is null, null, toUInt64(rank() over (partition by profile_key, isNull(engagement_rate) order by engagement_rate desc))) as profile_rank
+    if(engagement_rate is null, null, toInt64(rank() over (partition by platform, isNull(engagement_rate) order by engagement_rate desc))) as platform_rank,
+    if(engagement_rate is null, null, toInt64(rank() over (partition by profile_key, isNull(engagement_rate) order by engagement_rate desc))) as profile_rank
 from posts

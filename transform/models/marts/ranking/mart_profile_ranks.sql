@@ -21,8 +21,8 @@ select
     engagement_rate,
     audience_growth_30d_pct,
     {%- for name, (partition, metric) in ranks.items() %}
-    if({{ metric }} is null, null, toUInt64(rank() over (partition by {{ partition }}, isNull({{ metric }}) order by {{ metric }} desc))) as {{ name }},
+    if({{ metric }} is null, null, toInt32(rank() over (partition by {{ partition }}, isNull({{ metric }}) order by {{ metric }} desc))) as {{ name }},
     {%- endfor %}
-    toUInt64(count() over (partition by platform)) as platform_profiles,
+    toInt32(count() over (partition by platform)) as platform_profiles,
     if(audience is null, null, 1 - percent_rank() over (partition by platform, isNull(audience) order by audience desc)) as audience_percentile
 from profiles

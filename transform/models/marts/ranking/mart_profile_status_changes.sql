@@ -42,10 +42,10 @@ changes as (
 )
 select
     toString(p.profile_key) as profile_key,
-    toUInt64(c.profile_id) as profile_id,
+    toInt64(c.profile_id) as profile_id,
     toString(p.username) as username,
     toLowCardinality(toNullable(toString(p.category))) as category,
-    toUInt64(p.followers) as followers,
+    toInt64(p.followers) as followers,
     toLowCardinality(toString(c.change_type)) as change_type,
     c.observed_at as changed_at,
     c.previous_observed_at as previous_observed_at,

@@ -6,7 +6,7 @@ with ranked as {{ top_posts(['platform', 'country'],
     where="hours_since_posted <= 24 * " ~ var('ranking_window_days')) }}
 select
     {{ post_ranking_columns('r') }},
-    toUInt64(assumeNotNull(r.rank_in_group)) as country_rank,
-    toUInt64(r.group_posts) as country_posts,
+    toInt32(assumeNotNull(r.rank_in_group)) as country_rank,
+    toInt64(r.group_posts) as country_posts,
     r.as_of as as_of
 from ranked as r

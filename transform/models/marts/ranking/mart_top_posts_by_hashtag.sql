@@ -13,7 +13,7 @@ ranked as {{ top_posts(['hashtag'], top_n=var('ranking_hashtag_top_n'), relation
 select
     toString(r.hashtag) as hashtag,
     {{ post_ranking_columns('r') }},
-    toUInt64(assumeNotNull(r.rank_in_group)) as hashtag_rank,
-    toUInt64(r.group_posts) as hashtag_posts,
+    toInt32(assumeNotNull(r.rank_in_group)) as hashtag_rank,
+    toInt64(r.group_posts) as hashtag_posts,
     r.as_of as as_of
 from ranked as r

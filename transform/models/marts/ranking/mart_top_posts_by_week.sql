@@ -7,7 +7,7 @@ with ranked as {{ top_posts(['platform', 'week_start'],
 select
     toDate(r.week_start) as week_start,
     {{ post_ranking_columns('r') }},
-    toUInt64(assumeNotNull(r.rank_in_group)) as week_rank,
-    toUInt64(r.group_posts) as week_posts,
+    toInt32(assumeNotNull(r.rank_in_group)) as week_rank,
+    toInt64(r.group_posts) as week_posts,
     r.as_of as as_of
 from ranked as r

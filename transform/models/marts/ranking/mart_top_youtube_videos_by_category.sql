@@ -8,7 +8,7 @@ select
     {{ post_ranking_columns('r') }},
     toBool(cast(r.media_type, 'String') = 'short') as is_short,
     toNullable(toFloat64({{ safe_divide('r.views', 'r.age_hours') }})) as views_per_hour,
-    toUInt64(assumeNotNull(r.rank_in_group)) as category_rank,
-    toUInt64(r.group_posts) as category_videos,
+    toInt32(assumeNotNull(r.rank_in_group)) as category_rank,
+    toInt64(r.group_posts) as category_videos,
     r.as_of as as_of
 from ranked as r

@@ -7,7 +7,7 @@ with trending as {{ top_posts(['platform'], metric='engagement_per_hour',
 select
     {{ post_ranking_columns('t') }},
     toFloat64(t.hours_since_posted) as hours_since_posted,
-    toUInt64(assumeNotNull(t.rank_in_group)) as trending_rank,
-    toUInt64(t.group_posts) as platform_posts,
+    toInt32(assumeNotNull(t.rank_in_group)) as trending_rank,
+    toInt64(t.group_posts) as platform_posts,
     t.as_of as as_of
 from trending as t

@@ -5,10 +5,10 @@
 -- breakout shows next to a star's routine post. Brand managers read it as the Breakouts feed.
 select
     {{ post_ranking_columns('p') }},
-    toUInt64(p.baseline_posts) as baseline_posts,
+    toInt32(p.baseline_posts) as baseline_posts,
     toFloat64(p.baseline_engagement) as baseline_engagement,
     toFloat64(p.engagement_vs_baseline) as engagement_vs_baseline,
-    toUInt64(rank() over (partition by p.platform order by p.engagement_vs_baseline desc)) as viral_rank,
+    toInt64(rank() over (partition by p.platform order by p.engagement_vs_baseline desc)) as viral_rank,
     p.as_of as as_of
 from {{ ref('int_ranking__posts') }} as p
 where p.hours_since_posted <= 24 * {{ var('ranking_window_days') }}
