@@ -338,6 +338,11 @@ class SyncSettings(_Section):
         description="how parts reach PostgreSQL when a table does not say: stream (COPY FROM"
         " STDIN through asyncpg) or ssh (fetched on the PostgreSQL host, COPY FROM a file)",
     )
+    allow_retype_columns: bool = Field(
+        default=False,
+        description="let every served table's columns change type at its next sync, as an upgrade"
+        " that retypes columns needs once (a table's gates.allow_retype_columns: that table only)",
+    )
 
 
 class SshSettings(_Section):

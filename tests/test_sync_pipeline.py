@@ -350,6 +350,16 @@ async def test_gates_refuse_dropping_or_retyping_a_column_unless_allowed(
     summary = await sync_table(retype, settings=settings)
     assert "dropped [], retyped" in " ".join(summary.gates.notes)
 
+    # An upgrade that retypes columns everywhere opens the gate for every table by a setting.
+    await ch.execute("ALTER TABLE mart_cols MODIFY COLUMN small Int32")
+    with pytest.raises(GateError, match="small bigint -> integer"):
+        await sync_table(full, settings=settings)
+    upgrade = settings.model_copy(
+        update={"sync": settings.sync.model_copy(update={"allow_retype_columns": True})}
+    )
+    summary = await sync_table(full, settings=upgrade)
+    assert "retyped ['small bigint -> integer']" in " ".join(summary.gates.notes)
+
 
 # --- bad input --------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from stir.connections import clickhouse, postgres, quiet_teardown
 from stir.domain.declaration import ServedTable
@@ -157,7 +158,10 @@ async def check_gates(
     settings: Settings,
     loaded_rows: int | None = None,
 ) -> GateReport:
-    """The incoming table against the manifest and the live table (see `stir.serving.gates`)."""
+    """The incoming table against the manifest and the live table (see `stir.serving.gates`);
+    STIR_SYNC_ALLOW_RETYPE_COLUMNS opens the column-type gate of every table (an upgrade)."""
+    if settings.sync.allow_retype_columns:
+        decl = replace(decl, gates=replace(decl.gates, allow_retype_columns=True))
     async with postgres(settings) as conn:
         return await run_gates(conn, decl, manifest, incoming, loaded_rows)
 
