@@ -150,7 +150,8 @@ async def test_then_every_tier_has_served_every_table_it_declares(
                     schema, _, name = decl.ref.partition(".")
                     assert await read_stamp(conn, schema, name), f"{decl.ref} was never synced"
                     live = await conn.fetchval(f'SELECT count(*) FROM "{schema}"."{name}"')
-                    computed = await ch.fetch_value(f"SELECT count() FROM {DATABASE}.{decl.model}")
+                    mart = decl.model if "." in decl.model else f"{DATABASE}.{decl.model}"
+                    computed = await ch.fetch_value(f"SELECT count() FROM {mart}")
                     assert live == computed, f"{decl.ref}: {live} rows live, {computed} computed"
                     assert live > 0 or decl.gates.allow_empty, f"{decl.ref} served no rows"
     finally:
