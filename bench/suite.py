@@ -59,7 +59,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         result = subprocess.run(
-            [str(Path(sys.executable).parent / "pytest"), "-q", "--durations=0"],
+            [str(Path(sys.executable).parent / "pytest"), "-q", "-rfE", "--durations=0"],
             cwd=ROOT, capture_output=True, text=True, check=False,
         )  # fmt: skip
     finally:
@@ -78,6 +78,9 @@ def main() -> int:
     print(machine_line())
     print(f"hogs beside the suite: {args.hogs}; load average at the end: {load[0]:.1f} (1 min)")
     print(f"wall {wall:.0f} s ({wall / 60:.1f} min); {summary[-1].strip('= ') if summary else '?'}")
+    for line in result.stdout.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            print(line)
     print("slowest tests (share of their timeout):")
     for seconds, test in sorted(calls, reverse=True)[: args.slowest]:
         name = test.split("::")[-1].split("[")[0]

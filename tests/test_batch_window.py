@@ -6,10 +6,17 @@ import asyncio
 import time
 
 import pytest
+from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import concurrency
 
 from stir.domain.tiers import TIERS, WindowRole, get_tier
-from stir.flows.batch_window import WINDOW_LIMIT, WINDOW_SLOTS, WindowBusy, batch_window
+from stir.flows.batch_window import (
+    PENDING_LIMIT,
+    WINDOW_LIMIT,
+    WINDOW_SLOTS,
+    WindowBusy,
+    batch_window,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -53,13 +60,25 @@ async def test_fast_tier_is_skipped_at_once_while_the_holder_runs() -> None:
     await holder
 
 
+async def slots_taken(limit: str) -> None:
+    """Until a slot of the concurrency limit `limit` is taken."""
+    async with get_client() as client:
+        for _ in range(300):
+            if (await client.read_global_concurrency_limit_by_name(limit)).active_slots:
+                return
+            await asyncio.sleep(0.1)
+    pytest.fail(f"no slot of {limit} was taken within 30 s")
+
+
 async def test_holder_waits_for_fast_runs_in_flight_and_is_not_starved() -> None:
     """A fast run in flight delays the holder; fast runs arriving after it are turned away."""
     timeline = Timeline()
-    in_flight = asyncio.create_task(timeline.hold("in-flight", "collections", 2.0))
-    await asyncio.sleep(0.5)
-    holder = asyncio.create_task(timeline.hold("holder", HOLDER.name, 1.0))
-    await asyncio.sleep(0.5)
+    # Each step waits for the window's slots to say the previous one is in place, not for a
+    # fixed time: on a loaded machine a run takes its slot seconds after it was started.
+    in_flight = asyncio.create_task(timeline.hold("in-flight", "collections", 4.0))
+    await slots_taken(WINDOW_LIMIT)
+    holder = asyncio.create_task(timeline.hold("holder", HOLDER.name, 3.0))
+    await slots_taken(PENDING_LIMIT)
     # A stream of fast runs keeps arriving while the holder waits: none of them gets in.
     skipped = 0
     for _ in range(3):
