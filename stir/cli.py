@@ -573,7 +573,7 @@ def run_command(
         )
         raise typer.Exit(EXIT_USAGE)
     _use_prefect_api(settings)
-
+    _import_prefect_logging()
     with _progress(settings, f"run-{tier}", [tier], verbose) as display:
         state = _run_tier_flow(tier, display)
     console = _console()
@@ -1097,6 +1097,7 @@ def pipeline_command(
     if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(EXIT_FAILED)
     _use_prefect_api(settings)
+    _import_prefect_logging()
     from stir.domain.tiers import TIERS
 
     summary = Table(title="Tiers", title_justify="left")
@@ -1134,6 +1135,12 @@ def pipeline_command(
         out.print(asyncio.run(_peek_leaderboard(settings)))
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _import_prefect_logging() -> None:
+    """Import the tier flows now: Prefect sets up its console logging when it is imported, and the
+    progress display must find those handlers to move them to the log file."""
+    import stir.flows.tier  # noqa: F401
 
 
 def _run_tier_flow(tier: str, display: ProgressDisplay) -> State:
