@@ -113,7 +113,7 @@ VerboseOption = Annotated[
 
 @contextlib.contextmanager
 def _progress(
-    settings: Settings, command: str, subjects: list[str], verbose: bool
+    settings: Settings, command: str, subjects: list[str], verbose: bool, keep: bool = True
 ) -> Iterator[ProgressDisplay]:
     """A progress display of `subjects`, the logs in a new file under the state directory (its
     path printed first); with `verbose`, the logs on the terminal and no display."""
@@ -126,7 +126,7 @@ def _progress(
         return
     path = log_file_path(settings.state_dir, command)
     out.print(f"logs: {path}", markup=False, soft_wrap=True)
-    with logs_to_file(path), ProgressDisplay(out, subjects) as display:
+    with logs_to_file(path), ProgressDisplay(out, subjects, keep=keep) as display:
         yield display
 
 
@@ -1107,7 +1107,8 @@ def pipeline_command(
     failed = False
     failures: list[str] = []
     subjects = ["seed", *(spec.name for spec in TIERS)]
-    with _progress(settings, "pipeline", subjects, verbose) as display:
+    # The tier table below says what the rows said: they go when the work is done.
+    with _progress(settings, "pipeline", subjects, verbose, keep=False) as display:
         seeded = _seed(settings, display, scale=scale)
         for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
             started = time.monotonic()

@@ -131,12 +131,16 @@ class ProgressDisplay:
 
     Use as a context manager around the work; `finish(subject, state)` closes a row (the caller
     knows how a flow ended, the events do not). Thread-safe: dbt reports from its threads.
-    With `show` False it only keeps the rows (`--verbose`: the logs are the display).
+    With `show` False it only keeps the rows (`--verbose`: the logs are the display); with
+    `keep`, the last drawing stays on the terminal (a command without a summary of its own).
     """
 
-    def __init__(self, console: Console, subjects: list[str], show: bool = True) -> None:
+    def __init__(
+        self, console: Console, subjects: list[str], show: bool = True, keep: bool = False
+    ) -> None:
         self._console = console
         self._show = show
+        self._keep = keep
         self._rows = {subject: _Row() for subject in subjects}
         self._guard = threading.Lock()
         self._live: Live | None = None
@@ -145,8 +149,8 @@ class ProgressDisplay:
     def __enter__(self) -> ProgressDisplay:
         self._stack.enter_context(progress.listening(self._on_event))
         if self._show and self._console.is_terminal:
-            # Transient: the command prints its own summary when the work is done.
-            live = Live(self, console=self._console, refresh_per_second=4, transient=True)
+            # Unless kept, the rows go when the work is done: the command prints its summary.
+            live = Live(self, console=self._console, refresh_per_second=4, transient=not self._keep)
             self._live = self._stack.enter_context(live)
         return self
 
