@@ -124,7 +124,7 @@ def isolated_stir_env(cwd: Path, **values: str) -> pytest.MonkeyPatch:
     """A MonkeyPatch whose environment has no STIR_* variable but `values`, run from `cwd`.
 
     A developer's own settings (a running stack on the default ports, a DSN in their shell, a
-    .env in the repository) must not leak into tests; use as `with isolated_stir_env(...):`.
+    .env in the repository) must not leak into tests. `undo()` it when done.
     """
     patch = pytest.MonkeyPatch()
     for key in list(os.environ):

@@ -35,6 +35,7 @@ import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
+    FlowRunFilterDeploymentId,
     FlowRunFilterId,
     LogFilter,
     LogFilterFlowRunId,
@@ -244,7 +245,29 @@ class PrefectPlatform:
         for deployment in await self.client.read_deployments():
             await self.client.pause_deployment(deployment.id)
             self._deployments[f"{flows[deployment.flow_id]}/{deployment.name}"] = deployment.id
+        await self._delete_scheduler_runs()
         return sorted(self._deployments)
+
+    async def _delete_scheduler_runs(self, quiet_reads: int = 2) -> None:
+        """Delete the runs the scheduler created for the deployments, until it has stopped.
+
+        Pausing deletes the scheduled runs that exist, but a scheduler pass that read the
+        deployments just before the pause inserts its runs just after. A worker would pick such a
+        run up, and the caller's own run of that deployment would then be cancelled by the
+        deployment's concurrency limit ("Deployment concurrency limit reached"). So: delete what
+        is there until `quiet_reads` reads a second apart find nothing.
+        """
+        quiet = 0
+        while quiet < quiet_reads:
+            runs = await self.client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    deployment_id=FlowRunFilterDeploymentId(any_=list(self._deployments.values()))
+                )
+            )
+            for run in runs:
+                await self.client.delete_flow_run(run.id)
+            quiet = 0 if runs else quiet + 1
+            await asyncio.sleep(1)
 
     async def start_workers(
         self,

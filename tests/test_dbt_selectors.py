@@ -20,7 +20,7 @@ import yaml
 from dbt.cli.main import dbtRunner
 from dbt.contracts.graph.manifest import Manifest
 
-from stir.domain.tiers import DATA_QUALITY, SHARED, TIERS, Tier
+from stir.domain.tiers import DATA_QUALITY, SHARED, TIERS, Tier, WindowRole
 from stir.tasks.shared_layer import DAILY_SELECTOR, SELECTOR
 
 PROJECT = Path(__file__).resolve().parent.parent / "transform"
@@ -116,22 +116,27 @@ def test_a_tier_runs_the_tests_that_read_only_its_models_but_no_full_history_tes
             assert parents <= owned, node["name"]
 
 
-def test_full_history_tests_run_in_the_daily_run_only(ls: DbtLs) -> None:
+def test_full_history_tests_run_in_the_daily_holders_window_only(ls: DbtLs) -> None:
+    """The full-history tests of the shared layer run in the holder's data-quality build; those
+    that also read a tier's mart (the monitoring marts against the whole log) run after the
+    holder's build, as its tests that read another owner's models, never in a fast tier."""
     full_history = ls.named("test", DATA_QUALITY)
     # the scrape log's key, and the reconciliations of the monitoring marts against the whole log
+    reconciliations = {"assert_stale_profiles_match_log", "assert_scrape_health_matches_log"}
     assert {
-        "stg_beat__scrape_requests_request_id_unique_over_the_whole_log",
-        "assert_stale_profiles_match_log",
-        "assert_scrape_health_matches_log",
-    } <= full_history
+        "stg_beat__scrape_requests_request_id_unique_over_the_whole_log"
+    } | reconciliations <= full_history
     fast = [ls.selector(SELECTOR, "test")] + [ls.selector(t.dbt_selector, "test") for t in TIERS]
     assert all(not (tests & full_history) for tests in fast)
     daily = ls.selector(DAILY_SELECTOR, "test")
-    assert full_history <= daily
-    assert daily - full_history == ls.selector(SELECTOR, "test")
     manifest = {"nodes": ls.nodes}
-    cross = {uid.split(".")[2] for t in TIERS for uid in t.cross_owner_tests(manifest)}
-    assert not cross & full_history
+    cross = {t.name: {uid.split(".")[2] for uid in t.cross_owner_tests(manifest)} for t in TIERS}
+    holder = next(t.name for t in TIERS if t.window is WindowRole.HOLDER)
+    assert daily - full_history == ls.selector(SELECTOR, "test")
+    assert reconciliations <= cross[holder]
+    assert full_history == (daily & full_history) | (cross[holder] & full_history)
+    assert not daily & cross[holder]  # each runs once
+    assert all(not tests & full_history for tier, tests in cross.items() if tier != holder)
 
 
 def test_the_shared_layer_tests_of_the_scrape_log_read_its_last_day_only(ls: DbtLs) -> None:

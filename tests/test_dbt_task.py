@@ -9,13 +9,15 @@ from pathlib import Path
 
 import clickhouse_connect
 import pytest
-from conftest import ClickHouseServer
+from conftest import ClickHouseServer, isolated_stir_env
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from stir.dbt_project import DbtBuildResult, dbt_workspace
-from stir.tasks.dbt import build_selection, dbt_log_level
+from stir.dbt_project import DbtBuildResult, dbt_workspace, parse_manifest
+from stir.domain.tiers import TIERS, WindowRole
+from stir.settings import get_settings
+from stir.tasks.dbt import build_selection, dbt_log_level, models_not_built_yet
 
 PROJECT = Path(__file__).parent / "dbt_conformance"
 RAW = "dbt_conformance_raw"
@@ -102,6 +104,48 @@ async def test_a_failing_dbt_test_blocks_what_it_tests_and_what_is_built_from_it
         "model.dbt_conformance.orders_current",
         "model.dbt_conformance.customer_totals",
     }
+
+
+async def test_a_test_of_a_mart_not_built_yet_waits_for_it_instead_of_failing(
+    clickhouse: ClickHouseServer, tmp_path: Path
+) -> None:
+    """On a new platform the daily holder may run before the monitoring tier ever has: its
+    reconciliations of the monitoring marts with the whole scrape log wait for those marts (the
+    run neither fails nor blocks anything), and run once the mart is there."""
+    database = "awaiting_marts"
+    env = isolated_stir_env(
+        tmp_path, STIR_CLICKHOUSE_HOST=clickhouse.host,
+        STIR_CLICKHOUSE_NATIVE_PORT=str(clickhouse.native_port),
+        STIR_CLICKHOUSE_HTTP_PORT=str(clickhouse.http_port), STIR_CLICKHOUSE_DATABASE=database,
+    )  # fmt: skip
+    try:
+        settings = get_settings()
+    finally:
+        env.undo()
+    ch = clickhouse_connect.get_client(host=clickhouse.host, port=clickhouse.http_port)
+    ch.command(f"DROP DATABASE IF EXISTS {database}")
+    ch.command(f"CREATE DATABASE {database}")  # by the holder's own build, which comes first
+    manifest = await parse_manifest(settings, target_path=tmp_path / "target")
+    holder = next(tier for tier in TIERS if tier.window is WindowRole.HOLDER)
+    cross = holder.cross_owner_tests(manifest)
+    reconciliations = {
+        f"test.stir.{name}" for name in ("assert_scrape_health_matches_log",
+                                         "assert_stale_profiles_match_log")
+    }  # fmt: skip
+    assert reconciliations <= set(cross)
+
+    awaiting = await models_not_built_yet(cross, manifest, settings)
+    assert awaiting["test.stir.assert_scrape_health_matches_log"] == ["mart_scrape_health"]
+    assert reconciliations <= set(awaiting)
+
+    # The monitoring tier builds its mart: that test runs now, the other still waits for its own.
+    ch.command(f"CREATE TABLE {database}.mart_scrape_health (x UInt8) ENGINE = Memory")
+    try:
+        awaiting = await models_not_built_yet(cross, manifest, settings)
+    finally:
+        ch.command(f"DROP DATABASE {database}")
+    assert "test.stir.assert_scrape_health_matches_log" not in awaiting
+    assert "test.stir.assert_stale_profiles_match_log" in awaiting
 
 
 @pytest.mark.parametrize(("prefect_level", "dbt_level"), [("WARNING", "warn"), ("DEBUG", "debug")])

@@ -80,16 +80,24 @@ class Tier:
         the shared staging layer or an earlier tier's mart (a relationship, a reconciliation)
         runs here, after the build, as a separate `dbt test`: those relations are read as their
         owners left them. A test with no model it is attached to belongs to the last tier (in
-        dependency order) it reads. Tests tagged `data_quality` run in the daily data-quality
-        build only (stir/tasks/shared_layer.py).
+        dependency order) it reads.
+
+        Tests tagged `data_quality` read a whole append-only log and run in the daily holder's
+        window only: those of the shared layer alone in its data-quality build
+        (stir/tasks/shared_layer.py), those that also read a tier's mart (a reconciliation of a
+        monitoring mart with the log) here, as the holder's.
         """
         nodes = manifest["nodes"]
         selected = []
         for unique_id, node in nodes.items():
-            if node["resource_type"] != "test" or DATA_QUALITY in node.get("tags", []):
-                continue  # a full-history test runs in the daily data-quality run only
+            if node["resource_type"] != "test":
+                continue
             parents = [p for p in node["depends_on"]["nodes"] if p.startswith("model.")]
             owners = {owner_of(nodes[p]) for p in parents if p in nodes}
+            if DATA_QUALITY in node.get("tags", []):
+                if self.window is WindowRole.HOLDER and owners - {SHARED}:
+                    selected.append(unique_id)
+                continue
             if len(owners) < 2:
                 continue  # read only one owner's models: that owner's build runs it
             attached = node.get("attached_node")

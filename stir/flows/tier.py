@@ -31,7 +31,7 @@ from stir.locks import LockBusy, tier_lock
 from stir.serving.privileges import needs_of_tier, require_privileges
 from stir.settings import Settings, get_settings
 from stir.tasks.credentials import settings_with_blocks
-from stir.tasks.dbt import build_selection, run_tests
+from stir.tasks.dbt import build_selection, models_not_built_yet, run_tests
 from stir.tasks.health import HealthReport, check_health
 from stir.tasks.locks import run_label
 from stir.tasks.notify import alert_tier_run
@@ -101,6 +101,7 @@ def _summary_markdown(
     synced: list[tuple[ServedTable, Any]],
     blocked: list[ServedTable],
     health: HealthReport | None = None,
+    awaiting: dict[str, list[str]] | None = None,
 ) -> str:
     lines = [f"# Tier `{tier_name}`", ""]
     for built in builds:
@@ -109,6 +110,10 @@ def _summary_markdown(
             f"dbt `{built.command}`: {built.nodes} nodes ({statuses}) in {built.seconds:.1f} s"
         )
         lines += [f"- `{p.name}`: {p.status}: {p.message[:200]}" for p in built.failures]
+    lines += [
+        f"- `{test.split('.')[2]}`: not run yet: {', '.join(models)} not built by its tier yet"
+        for test, models in (awaiting or {}).items()
+    ]
     lines += ["", "| table | result | rows | seconds | phases (s) | gates |"]
     lines.append("|---|---|---|---|---|---|")
     for decl, outcome in synced:
@@ -193,7 +198,11 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
         built = await build_selection(spec.dbt_selector, workspace)
         manifest = built.manifest()
         cross = spec.cross_owner_tests(manifest)
-        tested = await run_tests(cross, workspace) if cross else None
+        awaiting = await models_not_built_yet(cross, manifest, settings)
+        for test, models in awaiting.items():
+            log.info("not running %s yet: %s not built yet", test, ", ".join(models))
+        runnable = [test for test in cross if test not in awaiting]
+        tested = await run_tests(runnable, workspace) if runnable else None
         builds = [b for b in (shared, built, tested) if b is not None]
     blocked_ids = frozenset().union(*(b.blocked for b in builds))
     problems = [p for b in builds for p in b.failures]
@@ -210,7 +219,7 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
     health_seconds = time.monotonic() - health_started
     await acreate_markdown_artifact(
         key=f"tier-{spec.name}",
-        markdown=_summary_markdown(spec.name, builds, synced, blocked, health),
+        markdown=_summary_markdown(spec.name, builds, synced, blocked, health, awaiting),
         description=f"What the {spec.name} tier built and served",
     )
     failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
