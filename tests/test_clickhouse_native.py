@@ -214,6 +214,21 @@ def test_unknown_settings_are_ignored_unless_important(clickhouse: ClickHouseSer
     strict.disconnect()
 
 
+def test_settings_at_their_default_value(clickhouse: ClickHouseServer) -> None:
+    """A ClickHouse server forwarding a query sends every setting its session changed."""
+    c = connect(clickhouse)
+    # Some settings cannot be SET at all, not even to the value they have.
+    assert c.execute("SELECT 1", settings={"run_query_in_background": 0}) == [(1,)]
+    # A query's setting at its default still overrides the connection's SET.
+    ((default,),) = c.execute("SELECT getSetting('max_block_size')")
+    c.execute("SET max_block_size = 100")
+    assert c.execute("SELECT getSetting('max_block_size')") == [(100,)]
+    assert c.execute(
+        "SELECT getSetting('max_block_size')", settings={"max_block_size": default}
+    ) == [(default,)]
+    c.disconnect()
+
+
 def test_session_set_and_use_belong_to_the_connection(clickhouse: ClickHouseServer) -> None:
     a, b = connect(clickhouse), connect(clickhouse)
     a.execute("SET max_result_rows = 5, result_overflow_mode = 'throw'")

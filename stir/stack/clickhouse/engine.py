@@ -1,10 +1,11 @@
-"""The one chDB session of the embedded ClickHouse server, shared by every protocol front end.
+"""The chDB sessions of the embedded ClickHouse server, shared by the protocol front ends.
 
-chDB allows a single session per process and its calls block, so all engine work runs on one
-dedicated worker thread and a request holds `Engine.lock` for its whole life (including the time
-its result streams out). Per-request state that a real server keeps per query — the current
-database and settings — is applied before the statement and reset after it, so one client's
-settings never leak into another's query.
+A session's calls block, so all of an engine's work runs on one dedicated worker thread and a
+request holds `Engine.lock` for its whole life (including the time its result streams out). The
+server keeps a second engine (a second session on the same data) only for the queries other
+ClickHouse servers send it as a shard; chDB runs sessions side by side. Per-request state that a
+real server keeps per query — the current database and settings — is applied before the
+statement and reset after it, so one client's settings never leak into another's query.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -82,12 +84,39 @@ def setting_literal(value: str) -> str:
     return value if _NUMBER_RE.match(value) else string_literal(value)
 
 
-class Engine:
-    """Runs statements on the process's single chDB session, one at a time."""
+def write_engine_config(directory: Path, tcp_port: int, extra: Path | None = None) -> Path:
+    """Write the ClickHouse configuration chDB starts with; returns the file to pass to Engine.
 
-    def __init__(self, data_dir: Path) -> None:
+    `tcp_port` is the server's native port: ClickHouse treats a cluster replica at a loopback
+    address and that port as itself and reads it in process instead of over the network (chDB
+    would otherwise assume 9000). `extra` is the operator's own configuration (remote_servers,
+    macros, ...); ClickHouse merges config.d/*.xml over the main file.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "config.xml"
+    config.write_text(f"<clickhouse>\n    <tcp_port>{int(tcp_port)}</tcp_port>\n</clickhouse>\n")
+    if extra is not None:
+        merged = directory / "config.d"
+        merged.mkdir(exist_ok=True)
+        shutil.copyfile(extra, merged / f"extra{extra.suffix or '.xml'}")
+    return config
+
+
+class Engine:
+    """Runs statements on one chDB session, one at a time.
+
+    The server has two: the clients' engine, and one for queries that other ClickHouse servers
+    send as shards (`peer`), so that a server reading itself through remote(), or two servers
+    reading each other, never wait for an engine their own query holds.
+    """
+
+    def __init__(self, data_dir: Path, config_file: Path | None = None) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
+        # chDB reads startup options from the connection string, split at '?' and '&'.
+        if config_file is not None and {"?", "&"} & set(str(config_file)):
+            raise ValueError(f"a config file path cannot contain '?' or '&': {config_file}")
+        self.config_file = config_file
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
         self._session: chdb.session.Session | None = None
         self._session_lock = threading.Lock()
@@ -101,7 +130,10 @@ class Engine:
         await self.call(self._open)
 
     def _open(self) -> None:
-        self._session = chdb.session.Session(str(self.data_dir))
+        target = str(self.data_dir)
+        if self.config_file is not None:
+            target += f"?config-file={self.config_file}"
+        self._session = chdb.session.Session(target)
         row = self._session.query("SELECT version(), timezone()", "TabSeparated").bytes()
         self.version, self.timezone = row.decode().strip().split("\t")
 

@@ -56,7 +56,9 @@ from stir.stack.clickhouse.native_protocol import (
     InputBuffer,
     Progress,
     ProtocolError,
+    QueryKind,
     QueryPacket,
+    QueryStage,
     Rev,
     ServerPacket,
     compression_for,
@@ -69,6 +71,8 @@ from stir.stack.clickhouse.native_protocol import (
     progress_packet,
     read_hello_body,
     read_query_body,
+    read_tables_status_request,
+    tables_status_response_packet,
     unquote,
 )
 from stir.stack.clickhouse.native_sql import (
@@ -86,6 +90,7 @@ log = logging.getLogger("stir.clickhouse.native")
 _NOT_STREAMABLE = "Streaming query is not supported"
 # How often a query that produces no chunk for a while still reports its progress.
 PROGRESS_INTERVAL = 0.1
+_TABLE_EXISTS = "SELECT 1 FROM system.tables WHERE database = {d:String} AND name = {t:String}"
 _HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"OPTI", b"DELE")
 _HTTP_ANSWER = (
     b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
@@ -108,8 +113,11 @@ class NativeFrontEnd:
         display_name: str = "stir-chdb",
         receive_timeout: float = 300.0,
         send_timeout: float = 300.0,
+        peer: Engine | None = None,
     ) -> None:
         self.engine = engine
+        # Runs what other ClickHouse servers ask of this one as a shard (see `engine.Engine`).
+        self.peer = peer or engine
         self.host = host
         self.port = port
         self.user = user
@@ -119,7 +127,8 @@ class NativeFrontEnd:
         # waits for a silent client before giving up.
         self.receive_timeout = receive_timeout
         self.send_timeout = send_timeout
-        self.known_settings: frozenset[str] = frozenset()
+        # Every setting the engine knows, with the value it has when no statement changed it.
+        self.default_settings: dict[str, str] = {}
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -127,11 +136,13 @@ class NativeFrontEnd:
         async with self.engine.lock:
             result = await self.engine.call(
                 self.engine.execute,
-                "SELECT name FROM system.settings",
+                "SELECT name, value FROM system.settings",
                 "TabSeparated",
                 StatementContext(),
             )
-        self.known_settings = frozenset(result.data.decode().split("\n")) - {""}
+        for line in result.data.decode().splitlines():
+            name, _, value = line.partition("\t")
+            self.default_settings[name] = _tsv_unescape(value)
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
         log.info("native protocol on %s:%d", self.host, self.port)
 
@@ -167,6 +178,7 @@ class NativeConnection:
         self, front: NativeFrontEnd, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.front = front
+        # The engine of the current request: the clients' one, or the peer one for a shard query.
         self.engine = front.engine
         self.inbuf = InputBuffer(reader)
         self.writer = writer
@@ -297,6 +309,9 @@ class NativeConnection:
                     return
             elif packet == ClientPacket.CANCEL:
                 pass  # the query it meant to cancel has already finished
+            elif packet == ClientPacket.TABLES_STATUS_REQUEST:
+                if not await self._tables_status():
+                    return
             else:
                 if packet in ClientPacket.__members__.values():
                     code, name = UNEXPECTED_PACKET_FROM_CLIENT, "UNEXPECTED_PACKET_FROM_CLIENT"
@@ -306,6 +321,34 @@ class NativeConnection:
                 await self._send(exception_packet(code, message))
                 return
 
+    async def _tables_status(self) -> bool:
+        """Answer a TablesStatusRequest; False when the connection must close."""
+        self.inbuf.timeout = self.front.receive_timeout
+        try:
+            self._in_sync = False
+            requested = await read_tables_status_request(self.inbuf)
+            self._in_sync = True
+            # Only a ClickHouse server choosing a replica asks this, just before its shard query.
+            self.engine = self.front.peer
+            existing = []
+            async with self.engine.lock:
+                for database, table in requested:
+                    result = await self.engine.call(
+                        self.engine.execute,
+                        _TABLE_EXISTS,
+                        "TabSeparated",
+                        StatementContext(params={"d": _escape(database), "t": _escape(table)}),
+                    )
+                    if result.data.strip():
+                        existing.append((database, table))
+            await self._send(tables_status_response_packet(existing))
+        except (EngineError, ProtocolError) as exc:
+            await self._send(exception_packet(exc.code, exc.message))
+            return self._in_sync
+        finally:
+            self.inbuf.timeout = None
+        return True
+
     async def _query(self) -> bool:
         """Run one Query packet to its end; False when the connection must close."""
         self.inbuf.timeout = self.front.receive_timeout
@@ -313,6 +356,8 @@ class NativeConnection:
             self._in_sync = False
             query = await read_query_body(self.inbuf, self.revision)
             self._in_sync = True
+            secondary = query.kind == QueryKind.SECONDARY_QUERY
+            self.engine = self.front.peer if secondary else self.front.engine
             if query.compression:
                 chosen = {**self.settings, **{k: v.value for k, v in query.settings.items()}}
                 self._compression = compression_for(chosen)
@@ -321,6 +366,8 @@ class NativeConnection:
                 self._compression = None
                 self._data_in = self.inbuf
             await self._receive_external_tables()
+            if query.stage != QueryStage.COMPLETE:
+                raise ProtocolError(_partial_stage_message(query.stage), NOT_IMPLEMENTED)
             await self._dispatch(query)
         except (EngineError, ProtocolError) as exc:
             if self._in_sync:
@@ -339,10 +386,13 @@ class NativeConnection:
 
     # -- client data blocks -----------------------------------------------------------------
 
-    async def _read_block(self) -> tuple[BlockLayout, bytes | bytearray]:
-        """The block of a client Data packet (after its type): its layout and its buffer."""
+    async def _read_block(self) -> tuple[str, BlockLayout, bytes | bytearray]:
+        """A client Data or Scalar packet (after its type): its name, block layout and buffer.
+
+        The name is an external table's or a scalar's; INSERT data has none.
+        """
         self._in_sync = False
-        await self.inbuf.read_str(1 << 16)  # external table name, empty for INSERT data
+        name = await self.inbuf.read_str(1 << 16)
         source = self._data_in
         parse: Generator[int, None, BlockLayout] = parse_block(
             source, block_info=True, custom_flags=self.custom_flags
@@ -355,17 +405,25 @@ class NativeConnection:
         except StopIteration as stop:
             layout: BlockLayout = stop.value
         self._in_sync = True
-        return layout, source.buf
+        return name, layout, source.buf
 
     def _release_block(self) -> None:
         self._data_in.compact()
         self.inbuf.compact()
 
     async def _receive_external_tables(self) -> None:
-        """Every query is followed by external tables' Data packets and an empty block."""
+        """Every query is followed by scalars, external tables' Data packets and an empty block."""
         tables = False
         while True:
             packet = await self.inbuf.read_varint()
+            if packet == ClientPacket.SCALAR:
+                # A ClickHouse server sends a shard its scalars (_shard_num, _shard_count, the
+                # values of scalar subqueries). chDB takes none from outside: a shard computes
+                # its own, and shardNum()/shardCount() answer as on a server of one shard.
+                name, _, _ = await self._read_block()
+                self._release_block()
+                log.debug("scalar %s from %s ignored", name, self.peer)
+                continue
             if packet != ClientPacket.DATA:
                 self._in_sync = False
                 raise ProtocolError(
@@ -373,7 +431,7 @@ class NativeConnection:
                     "(UNEXPECTED_PACKET_FROM_CLIENT)",
                     UNEXPECTED_PACKET_FROM_CLIENT,
                 )
-            layout, _ = await self._read_block()
+            _, layout, _ = await self._read_block()
             self._release_block()
             if not layout.columns:
                 break
@@ -393,7 +451,7 @@ class NativeConnection:
                 return True
             if packet != ClientPacket.DATA:
                 return False
-            layout, _ = await self._read_block()
+            _, layout, _ = await self._read_block()
             self._release_block()
             if not layout.columns:
                 return True
@@ -403,9 +461,16 @@ class NativeConnection:
     def _context(self, query: QueryPacket) -> StatementContext:
         settings = dict(self.settings)
         for name, setting in query.settings.items():
-            # Like ClickHouse, ignore settings the server does not know unless the client marked
-            # them important (clickhouse-driver's settings_is_important).
-            if name in self.front.known_settings or setting.important:
+            default = self.front.default_settings.get(name)
+            if default is None and not setting.important:
+                # Like ClickHouse, ignore settings the server does not know unless the client
+                # marked them important (clickhouse-driver's settings_is_important).
+                continue
+            if setting.value == default:
+                # Already in effect. A ClickHouse server forwarding a query sends every setting
+                # its session changed, and some of those (run_query_in_background) cannot be SET.
+                settings.pop(name, None)
+            else:
                 settings[name] = setting.value
         return StatementContext(
             database=self.database, settings=settings, params={**self.params, **query.params}
@@ -474,9 +539,9 @@ class NativeConnection:
         """
         async with self.engine.lock:
             sample = await self.engine.call(
-                self.engine.execute, insert.sample_query(), "TSVWithNamesAndTypes", context
+                self.engine.execute, insert.sample_query(), "TabSeparated", context
             )
-        columns = _names_and_types(sample.data)
+        columns = _described_columns(sample.data)
         started = time.monotonic_ns()
         await self._send(self._data(header_block(columns, custom_flags=self.custom_flags)))
         self._insert_pending = True
@@ -495,7 +560,7 @@ class NativeConnection:
                         "(UNEXPECTED_PACKET_FROM_CLIENT)",
                         UNEXPECTED_PACKET_FROM_CLIENT,
                     )
-                layout, buf = await self._read_block()
+                _, layout, buf = await self._read_block()
                 if not layout.columns:  # the empty block: end of data
                     self._release_block()
                     self._insert_pending = False
@@ -684,13 +749,23 @@ class NativeConnection:
             )
         except EngineError:
             return
-        columns = []
-        for line in result.data.decode().splitlines():
-            fields = line.split("\t")
-            if len(fields) >= 2:
-                columns.append((_tsv_unescape(fields[0]), _tsv_unescape(fields[1])))
+        columns = _described_columns(result.data)
         if columns:
             await self._send(self._data(header_block(columns, custom_flags=self.custom_flags)))
+
+
+def _partial_stage_message(stage: int) -> str:
+    try:
+        name = QueryStage(stage).name
+    except ValueError:
+        name = str(stage)
+    return (
+        f"This server (the embedded ClickHouse, chDB) runs queries to the end only; it was asked "
+        f"for stage {name}, which a distributed query asks of its shards to merge their results "
+        "(aggregation, ORDER BY, LIMIT). chDB cannot stop a query at a stage. Ask the shards for "
+        "complete results instead: distributed_group_by_no_merge = 1 on the initiator, and "
+        "aggregate or sort those in an outer query. (NOT_IMPLEMENTED)"
+    )
 
 
 class _ProgressTracker:
@@ -751,10 +826,11 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
-def _names_and_types(tsv: bytes) -> list[tuple[str, str]]:
-    """Columns from TSVWithNamesAndTypes output of an empty result."""
-    lines = tsv.decode().split("\n")
-    if len(lines) < 2 or not lines[0]:
-        return []
-    names, types = lines[0].split("\t"), lines[1].split("\t")
-    return [(_tsv_unescape(n), _tsv_unescape(t)) for n, t in zip(names, types, strict=True)]
+def _described_columns(tsv: bytes) -> list[tuple[str, str]]:
+    """(name, type) of each column in DESCRIBE output (TabSeparated)."""
+    columns = []
+    for line in tsv.decode().splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 2:
+            columns.append((_tsv_unescape(fields[0]), _tsv_unescape(fields[1])))
+    return columns

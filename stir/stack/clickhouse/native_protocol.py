@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -68,6 +68,7 @@ class ClientPacket(IntEnum):
     CANCEL = 3
     PING = 4
     TABLES_STATUS_REQUEST = 5
+    SCALAR = 7
 
 
 class ServerPacket(IntEnum):
@@ -87,9 +88,21 @@ class ServerPacket(IntEnum):
 
 
 class QueryStage(IntEnum):
+    """How far a query runs: a shard of a distributed query may stop before the end."""
+
     FETCH_COLUMNS = 0
     WITH_MERGEABLE_STATE = 1
     COMPLETE = 2
+    WITH_MERGEABLE_STATE_AFTER_AGGREGATION = 3
+    WITH_MERGEABLE_STATE_AFTER_AGGREGATION_AND_LIMIT = 4
+
+
+class QueryKind(IntEnum):
+    """ClientInfo's query_kind: a client's own query, or one a server sends to a shard."""
+
+    NO_QUERY = 0
+    INITIAL_QUERY = 1
+    SECONDARY_QUERY = 2
 
 
 class CompressionMethod(IntEnum):
@@ -113,6 +126,10 @@ UNKNOWN_DATABASE = 81
 AUTHENTICATION_FAILED = 516
 SOCKET_TIMEOUT = 209
 TOO_LARGE_STRING_SIZE = 131
+TOO_LARGE_ARRAY_SIZE = 128
+
+# ClickHouse refuses a TablesStatusRequest naming more tables than this (DEFAULT_MAX_STRING_SIZE).
+MAX_TABLES_IN_STATUS_REQUEST = 1 << 30
 
 # A ClickHouse server refuses frames above 1 GiB; a corrupt size must not make us allocate more.
 MAX_FRAME_SIZE = 1 << 30
@@ -271,6 +288,18 @@ def profile_info_packet(
             u8(int(applied_limit)),  # calculated_rows_before_limit
         ]
     )
+
+
+def tables_status_response_packet(tables: Sequence[tuple[str, str]]) -> bytes:
+    """TablesStatusResponse: one entry per existing (database, table), none for missing ones.
+
+    Each entry is the two names and `is_replicated`; only a replicated table's entry goes on
+    with its replication delay, and no table here is replicated.
+    """
+    out = [varint(ServerPacket.TABLES_STATUS_RESPONSE), varint(len(tables))]
+    for database, table in tables:
+        out += [string(database), string(table), u8(0)]
+    return b"".join(out)
 
 
 def data_packet(block: bytes, compression: CompressionMethod | None, kind: int = ServerPacket.DATA):
@@ -485,6 +514,24 @@ async def read_hello_body(buf: InputBuffer) -> ClientHello:
     )
 
 
+async def read_tables_status_request(buf: InputBuffer) -> list[tuple[str, str]]:
+    """The (database, table) pairs of a TablesStatusRequest, after the packet type.
+
+    ClickHouse's own client (a server running remote() or a Distributed table) asks this before
+    it sends a query to a shard, to choose among replicas by their replication delay.
+    """
+    count = await buf.read_varint()
+    if count > MAX_TABLES_IN_STATUS_REQUEST:
+        raise ProtocolError(
+            f"Too large collection size: {count}. (TOO_LARGE_ARRAY_SIZE)", TOO_LARGE_ARRAY_SIZE
+        )
+    tables = []
+    for _ in range(count):
+        database = await buf.read_str(1 << 16)
+        tables.append((database, await buf.read_str(1 << 16)))
+    return tables
+
+
 @dataclass
 class Setting:
     value: str
@@ -500,13 +547,14 @@ class QueryPacket:
     settings: dict[str, Setting] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     client_name: str = ""
+    kind: int = QueryKind.NO_QUERY
 
 
-async def _skip_client_info(buf: InputBuffer, revision: int) -> str:
-    """Read (and mostly ignore) ClientInfo; returns the client name for logs."""
+async def _skip_client_info(buf: InputBuffer, revision: int) -> tuple[int, str]:
+    """Read (and mostly ignore) ClientInfo; returns the query kind and the client name."""
     query_kind = await buf.read_u8()
-    if query_kind == 0:  # NO_QUERY: nothing follows
-        return ""
+    if query_kind == QueryKind.NO_QUERY:  # nothing follows
+        return query_kind, ""
     await buf.read_str()  # initial_user
     await buf.read_str()  # initial_query_id
     await buf.read_str()  # initial_address
@@ -541,7 +589,7 @@ async def _skip_client_info(buf: InputBuffer, revision: int) -> str:
     if revision >= Rev.PARALLEL_REPLICAS:
         for _ in range(3):
             await buf.read_varint()
-    return client_name
+    return query_kind, client_name
 
 
 async def read_settings(buf: InputBuffer) -> dict[str, Setting]:
@@ -594,9 +642,9 @@ def unquote(value: str) -> str:
 async def read_query_body(buf: InputBuffer, revision: int) -> QueryPacket:
     """The Query fields after the packet type, at the negotiated revision."""
     query_id = await buf.read_str(1 << 16)
-    client_name = ""
+    kind, client_name = QueryKind.NO_QUERY, ""
     if revision >= Rev.CLIENT_INFO:
-        client_name = await _skip_client_info(buf, revision)
+        kind, client_name = await _skip_client_info(buf, revision)
     settings = await read_settings(buf)
     if revision >= Rev.INTERSERVER_SECRET:
         await buf.read_str()
@@ -616,4 +664,5 @@ async def read_query_body(buf: InputBuffer, revision: int) -> QueryPacket:
         settings=settings,
         params=params,
         client_name=client_name,
+        kind=kind,
     )

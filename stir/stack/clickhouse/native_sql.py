@@ -120,10 +120,14 @@ class InsertStatement:
         return f"{head} SELECT {columns} FROM {file_function(path, 'Native')}"
 
     def sample_query(self) -> str:
-        """A query whose (empty) result has the columns the client must send."""
+        """A DESCRIBE of the columns the client must send.
+
+        Described, not run: a SELECT of a Distributed table or remote(), even with LIMIT 0,
+        would ask every shard.
+        """
         columns = self.columns if self.columns is not None else "*"
         source = self.target[len("FUNCTION") :].strip() if self.is_function else self.target
-        return f"SELECT {columns} FROM {source} LIMIT 0"
+        return f"DESCRIBE TABLE (SELECT {columns} FROM {source} LIMIT 0)"
 
 
 def parse_client_insert(sql: str) -> InsertStatement | None:

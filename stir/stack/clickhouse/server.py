@@ -13,9 +13,10 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
 from pathlib import Path
 
-from stir.stack.clickhouse.engine import Engine
+from stir.stack.clickhouse.engine import Engine, write_engine_config
 from stir.stack.clickhouse.http import HttpFrontEnd
 
 log = logging.getLogger("stir.clickhouse")
@@ -33,18 +34,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, default=8123)
     parser.add_argument("--native-port", type=int, default=0, help="0 disables the native port")
     parser.add_argument("--user", default="default")
+    parser.add_argument(
+        "--config-file",
+        type=Path,
+        help="more ClickHouse configuration (XML), e.g. remote_servers for Distributed tables",
+    )
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    engine = Engine(args.data_dir)
+    with tempfile.TemporaryDirectory(prefix="stir-clickhouse-") as config_dir:
+        config = write_engine_config(Path(config_dir), args.native_port, args.config_file)
+        await _serve(args, config)
+
+
+async def _serve(args: argparse.Namespace, config: Path) -> None:
+    engine = Engine(args.data_dir, config)
     await engine.start()
+    engines = [engine]
     password = os.environ.get(PASSWORD_ENV, "")
     front_ends = [HttpFrontEnd(engine, args.host, args.http_port, args.user, password)]
     if args.native_port:
         from stir.stack.clickhouse.native import NativeFrontEnd
 
-        front_ends.append(NativeFrontEnd(engine, args.host, args.native_port, args.user, password))
+        # Only ClickHouse servers send shard queries, and only to the native port.
+        peer = Engine(args.data_dir, config)
+        await peer.start()
+        engines.append(peer)
+        front_ends.append(
+            NativeFrontEnd(engine, args.host, args.native_port, args.user, password, peer=peer)
+        )
     for front_end in front_ends:
         await front_end.start()
     log.info("ClickHouse %s (chDB) ready, data in %s", engine.version, args.data_dir)
@@ -57,7 +76,8 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("shutting down")
     for front_end in front_ends:
         await front_end.stop()
-    await engine.close()
+    for each in engines:
+        await each.close()
 
 
 def main(argv: list[str] | None = None) -> None:
