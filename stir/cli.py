@@ -529,10 +529,20 @@ def _print_seed_result(result: SeedResult, tables: bool = True) -> None:
 # --- stir run / stir serve -----------------------------------------------------------------
 
 
+# How long a temporary Prefect API may take to start. Prefect waits 20 s, which a busy 2-core
+# machine overran (the server imports, migrates its SQLite database, then answers); a user's own
+# PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS wins.
+EPHEMERAL_API_STARTUP_SECONDS = "120"
+_EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API"
+
+
 def _use_prefect_api(settings: Settings) -> None:
     """Point Prefect at STIR_PREFECT_API_URL, else at the stack's Prefect server when it runs;
-    with neither, Prefect's own settings apply."""
+    with neither, Prefect's own settings apply (a temporary local API, given time to start)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_API_STARTUP_SECONDS
+    )
     api_url = settings.prefect.api_url or Stack(settings).prefect_api_url()
     if api_url:
         os.environ["PREFECT_API_URL"] = api_url
@@ -574,7 +584,7 @@ def run_command(
         raise typer.Exit(EXIT_USAGE)
     _use_prefect_api(settings)
     _import_prefect_logging()
-    with _progress(settings, f"run-{tier}", [tier], verbose) as display:
+    with operation(), _progress(settings, f"run-{tier}", [tier], verbose) as display:
         state = _run_tier_flow(tier, display)
     console = _console()
     if state.is_completed():
@@ -774,6 +784,105 @@ def rollback_command(
     )
 
 
+# --- stir diff -----------------------------------------------------------------------------
+
+
+@app.command("diff")
+def diff_command(
+    table: Annotated[
+        str,
+        typer.Argument(
+            help="The served PostgreSQL table, `name` or `schema.name` (schema public by default).",
+            show_default=False,
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the diff as one JSON document, for scripts.")
+    ] = False,
+    fail_over: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-over",
+            min=0.0,
+            help="Exit 1 when the rows added, removed and changed exceed this fraction of the "
+            "live rows (0.2: 20%).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Compare a served table's next version with the live one, without swapping it in.
+
+    Exports the mart and loads it into an incoming table exactly as a sync does (gates, keys,
+    indexes), compares it with the live table by key (rows added, removed, changed; per column
+    the rows changed and the largest numeric shift, with its row's key), then drops the incoming
+    table and the run's S3 files. Says which gates would refuse the swap. Exit code 0; 1 when
+    `--fail-over` is exceeded or the export, load or a server fails; 2 for invalid settings or a
+    table Stir does not serve.
+    """
+    from stir.clickhouse import ClickHouseError
+    from stir.domain.declaration import DeclarationError, served_tables
+    from stir.errors import ServiceUnavailable
+    from stir.locks import process_label
+    from stir.serving.export import ExportError
+    from stir.serving.gates import GateError
+    from stir.serving.load import LoadError
+    from stir.serving.s3 import CheckpointError
+    from stir.serving.sync import diff_table
+
+    settings = load_settings()
+    schema, _, name = table.rpartition(".")
+    ref = f"{schema or 'public'}.{name}"
+    try:
+        decl = next((d for d in served_tables(_manifest(settings)) if d.ref == ref), None)
+    except DeclarationError as exc:  # a bad `meta.serve`: the message names model and key
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    problem = (
+        f"Stir serves no table {ref} (`stir tables` lists them)" if decl is None
+        else f"{ref} declares no keys: the diff matches rows by key" if not decl.keys
+        else None
+    )  # fmt: skip
+    if problem is not None:
+        _console(stderr=True).print(f"error: {problem}", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    failures = (
+        ClickHouseError, ServiceUnavailable, ExportError, LoadError, CheckpointError, GateError,
+    )  # fmt: skip
+    try:
+        with operation():
+            run = asyncio.run(diff_table(decl, settings=settings, holder=process_label()))
+    except failures as exc:
+        _console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    diff = run.diff
+    if as_json:
+        document = {"diff": diff.as_dict(), "refusals": list(run.refusals), "run_id": run.run_id}
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        out = _console()
+        out.print(diff.summary, markup=False, soft_wrap=True)
+        if diff.columns:
+            columns = Table(title_justify="left")
+            for heading in ("column", "rows changed", "largest shift"):
+                columns.add_column(heading)
+            for column in diff.columns:
+                shift = column.largest_shift.text if column.largest_shift else ""
+                columns.add_row(column.name, f"{column.changed:,}", shift)
+            out.print(columns)
+        for line in diff.schema_lines:
+            out.print(line, markup=False, soft_wrap=True)
+        for refusal in run.refusals:
+            out.print(f"a sync would refuse this version: {refusal}", markup=False, soft_wrap=True)
+    fraction = diff.changed_fraction
+    if fail_over is not None and fraction is not None and fraction > fail_over:
+        _console(stderr=True).print(
+            f"error: {fraction:.1%} of the live rows of {ref} would change, over --fail-over "
+            f"{fail_over:.1%}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_FAILED)
+
+
 # --- stir tables ---------------------------------------------------------------------------
 
 
@@ -829,6 +938,99 @@ def tables_command(
     for row in rows:
         table.add_row(*row)
     _console().print(table)
+
+
+# --- stir docs -----------------------------------------------------------------------------
+
+
+@app.command("docs")
+def docs_command(
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="The port to serve on, on 127.0.0.1.")
+    ] = 8580,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The folder to write the site to (index.html, manifest.json, catalog.json); "
+            "default: <STIR_STATE_DIR>/docs.",
+            show_default=False,
+        ),
+    ] = None,
+    generate_only: Annotated[
+        bool,
+        typer.Option("--generate-only", help="Write the site and exit, to host it elsewhere."),
+    ] = False,
+    empty_catalog: Annotated[
+        bool,
+        typer.Option(
+            "--empty-catalog",
+            help="Without ClickHouse: no catalog (column types) and no compiled SQL.",
+        ),
+    ] = False,
+) -> None:
+    """Browse the lineage: dbt's docs of the project (sources, staging, marts, the exposures
+    reading each served table), generated with Stir's settings and served on 127.0.0.1.
+
+    The catalog's column types come from the configured ClickHouse. Prints the site's URL and
+    each served table's model page, then serves until Ctrl-C (exit 0). With `--generate-only`
+    the pages printed are under STIR_DOCS_URL, where the team hosts the site. Exit code 1 when
+    dbt fails or the port is taken; 2 for invalid settings.
+    """
+    import signal
+    import threading
+
+    from stir.dbt_project import DbtError
+    from stir.domain.declaration import DeclarationError
+    from stir.lineage import (
+        PortUnavailable,
+        docs_page,
+        generate_site,
+        model_docs_url,
+        model_unique_id,
+        serving,
+        site_server,
+    )
+
+    settings = load_settings()
+    folder = out if out is not None else settings.state_dir / "docs"
+    err = _console(stderr=True)
+    try:  # the port first: a taken one fails now, not after dbt's minute
+        server = None if generate_only else site_server(folder, port)
+    except PortUnavailable as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    try:
+        with operation():
+            site = generate_site(settings, folder, empty_catalog=empty_catalog)
+        served = served_table_rows(site.manifest)
+    except DbtError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+    except DeclarationError as exc:  # a bad `meta.serve`: the message names model and key
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(
+        f"wrote the docs site to {site.folder} in {site.seconds:.1f} s "
+        f"({site.catalogued} relations in the catalog)"
+    )
+    if server is None:
+        typer.echo("pages of the served tables where STIR_DOCS_URL hosts the site:")
+        for ref, tier, model, _ in served:  # unwrapped lines: the URLs are copied whole
+            typer.echo(f"{ref}  {tier}  {model_docs_url(settings, model_unique_id(model))}")
+        return
+    # Ctrl-C raises KeyboardInterrupt even when this process was started with SIGINT ignored
+    # (a background job of a script); SIGTERM stops it as cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt), serving(server) as url:
+        typer.echo(f"serving {url} (Ctrl-C stops)")
+        typer.echo("pages of the served tables:")
+        for ref, tier, model, _ in served:
+            typer.echo(f"{ref}  {tier}  {docs_page(url, model_unique_id(model))}")
+        sys.stdout.flush()
+        threading.Event().wait()
+    typer.echo("stopped")
 
 
 # --- stir check ----------------------------------------------------------------------------
@@ -924,6 +1126,133 @@ def freshness_command() -> None:
     out.print(counts.text(), markup=False)
     if not counts.all_fresh:
         raise typer.Exit(EXIT_FAILED)
+
+
+# --- stir ci -------------------------------------------------------------------------------
+
+
+@app.command("ci")
+def ci_command(
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="A folder holding production's manifest.json (dbt's --state); default: the "
+            "newest one the tiers published to S3 (the dbt-state folder under STIR_S3_PREFIX).",
+            show_default=False,
+        ),
+    ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option("--keep", help="Keep the CI databases afterwards, to look at what was built."),
+    ] = False,
+    ci_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            help="Names the CI databases `<database>_ci_<id>`: lowercase letters and digits "
+            "(default: random).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Build and test a change of the dbt project against what production built, before it ships.
+
+    Fetches production's dbt manifest (every tier run publishes its own to S3), then runs `dbt
+    build --select state:modified+ --defer` into CI databases of their own (`<database>_ci_<id>`
+    and its `_staging` and `_intermediate`): only the models modified against production and
+    everything downstream of them are built and tested; the parents they read unchanged are
+    production's. Production's databases are never written. The CI databases are dropped at the
+    end unless --keep. Exit code 0 when every node built and passed; 1 when one failed (each is
+    named) or a server could not be reached; 2 for invalid settings or options, no production
+    state, or a model that would be written outside the CI databases.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from stir.clickhouse import ClickHouseError
+    from stir.dbt_project import DbtError
+    from stir.serving.dbt_state import (
+        CiSetupError,
+        NodeOutcome,
+        ci_database,
+        fetch_state,
+        new_ci_id,
+        run_ci,
+        state_prefix,
+    )
+
+    settings = load_settings()
+    out, err = _console(), _console(stderr=True)
+    ci_id = ci_id or new_ci_id()
+
+    def fail(message: str, code: int) -> typer.Exit:
+        err.print(f"error: {message}", markup=False)
+        return typer.Exit(code)
+
+    def report(node: NodeOutcome) -> None:  # from dbt's threads: one whole line each
+        label = "ok  " if node.ok else "skip" if node.status == "skipped" else "FAIL"
+        detail = f": {node.message}" if node.message and not node.ok else ""
+        out.print(
+            f"{label} {node.resource_type} {node.name} ({node.status}, {node.seconds:.1f} s)"
+            f"{detail}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    log_dir = settings.state_dir / "logs" / f"ci-{ci_id}"  # dbt's log, kept for a failure
+    with tempfile.TemporaryDirectory(prefix="stir-ci-state-") as fetched:
+        try:
+            database = ci_database(settings, ci_id)
+            if state is None:
+                published = asyncio.run(fetch_state(settings, Path(fetched)))
+                if published is None:
+                    where = f"s3://{settings.s3.bucket}/{state_prefix(settings)}"
+                    raise CiSetupError(
+                        f"no production dbt state in {where}: run a tier first (each run "
+                        "publishes it), or pass --state with a folder holding a manifest.json"
+                    )
+                out.print(
+                    f"production state: tier {published.tier}, published "
+                    f"{published.published_at:%Y-%m-%d %H:%M:%S} UTC ({published.url})",
+                    markup=False,
+                    soft_wrap=True,
+                )
+            out.print(f"CI databases: {database} and {database}_*", markup=False)
+            with operation():
+                result = asyncio.run(
+                    run_ci(
+                        settings, state or Path(fetched), ci_id, keep=keep, on_node=report,
+                        log_dir=log_dir,
+                    )
+                )  # fmt: skip
+        except CiSetupError as exc:
+            raise fail(str(exc), EXIT_USAGE) from None
+        except (DbtError, ClickHouseError, ConnectionError, BotoCoreError, ClientError) as exc:
+            raise fail(str(exc), EXIT_FAILED) from None
+    models, tests = {"model", "seed", "snapshot"}, {"test", "unit_test"}
+    if not result.outcomes:
+        out.print("nothing modified against production: nothing built", markup=False)
+    out.print(
+        f"models: {result.count(models, 'success')} built, {result.count(models, 'error')} failed,"
+        f" {result.count(models, 'skipped')} skipped;"
+        f" tests: {result.count(tests, 'pass')} passed, {result.count(tests, 'warn')} warned,"
+        f" {result.count(tests, 'fail') + result.count(tests, 'error')} failed,"
+        f" {result.count(tests, 'skipped')} skipped",
+        markup=False,
+    )
+    for parent, relation in result.deferred.items():
+        out.print(f"read from production: {parent} ({relation})", markup=False, soft_wrap=True)
+    if result.kept:
+        out.print(f"kept: {', '.join(result.databases) or 'no database'}", markup=False)
+    else:
+        out.print(f"dropped: {', '.join(result.databases) or 'no database'}", markup=False)
+    out.print(f"dbt log: {log_dir / 'dbt.log'}", markup=False, soft_wrap=True)
+    if not result.ok:
+        failed = [node for node in result.failures if node.status != "skipped"]
+        names = ", ".join(f"{node.name} ({node.status})" for node in failed)
+        skipped = len(result.failures) - len(failed)
+        more = f"; {skipped} skipped because of them" if skipped else ""
+        raise fail(f"{len(failed)} nodes failed: {names}{more}", EXIT_FAILED)
 
 
 # --- stir status ---------------------------------------------------------------------------
@@ -1108,7 +1437,7 @@ def pipeline_command(
     failures: list[str] = []
     subjects = ["seed", *(spec.name for spec in TIERS)]
     # The tier table below says what the rows said: they go when the work is done.
-    with _progress(settings, "pipeline", subjects, verbose, keep=False) as display:
+    with operation(), _progress(settings, "pipeline", subjects, verbose, keep=False) as display:
         seeded = _seed(settings, display, scale=scale)
         for spec in TIERS:  # listed in dependency order: a tier reads only earlier tiers' marts
             started = time.monotonic()
@@ -1149,7 +1478,18 @@ def _run_tier_flow(tier: str, display: ProgressDisplay) -> State:
     from stir.flows.tier import flow_of
 
     display.start(tier)
-    state = asyncio.run(flow_of(tier)(tier, return_state=True))
+    try:
+        state = asyncio.run(flow_of(tier)(tier, return_state=True))
+    except RuntimeError as exc:
+        if _EPHEMERAL_TIMEOUT not in str(exc):
+            raise
+        display.finish(tier, "not started")
+        wait = os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]
+        raise StackError(
+            f"no Prefect API: a temporary one did not answer within {wait} s (a busy machine?). "
+            "Start the stack's (`stir stack up`) or set STIR_PREFECT_API_URL, or allow it longer "
+            "with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."
+        ) from None
     display.finish(tier, state.name)
     return state
 

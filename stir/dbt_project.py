@@ -118,26 +118,31 @@ class DbtBuildResult:
 
 
 def dbt_profile(settings: Settings) -> dict[str, Any]:
-    """dbt's `profiles.yml` for Stir's ClickHouse settings (dbt-clickhouse over HTTP)."""
+    """dbt's `profiles.yml` for Stir's ClickHouse settings (dbt-clickhouse over HTTP).
+
+    With STIR_CLICKHOUSE_CLUSTER, the output names the cluster: dbt-clickhouse then creates
+    every database, table and view ON CLUSTER, the project's `engine_clause` makes their
+    engines Replicated and the models that ask for it are Distributed (transform/README.md).
+    Every query of the build then prefers GLOBAL IN/JOIN: a model reading a Distributed table
+    joins it to tables the build filled on this server's shard only, which a plain JOIN would
+    read, empty, on the other shards. Without the setting, neither key is written.
+    """
     ch = settings.clickhouse
-    return {
-        PROFILE: {
-            "target": "stir",
-            "outputs": {
-                "stir": {
-                    "type": "clickhouse",
-                    "driver": "http",
-                    "host": ch.host,
-                    "port": ch.http_port,
-                    "user": ch.user,
-                    "password": ch.password.get_secret_value(),
-                    "schema": ch.database,
-                    "secure": ch.secure,
-                    "threads": 2,
-                }
-            },
-        }
+    output: dict[str, Any] = {
+        "type": "clickhouse",
+        "driver": "http",
+        "host": ch.host,
+        "port": ch.http_port,
+        "user": ch.user,
+        "password": ch.password.get_secret_value(),
+        "schema": ch.database,
+        "secure": ch.secure,
+        "threads": 2,
     }
+    if ch.cluster:
+        output["cluster"] = ch.cluster
+        output["custom_settings"] = {"prefer_global_in_and_join": 1}
+    return {PROFILE: {"target": "stir", "outputs": {"stir": output}}}
 
 
 def dbt_vars(settings: Settings) -> dict[str, Any]:

@@ -100,6 +100,26 @@ BlockName = Annotated[
     AfterValidator(_check_block_name),
     Accepts("a Prefect block name (lowercase letters, digits and dashes), or empty for none"),
 ]
+
+
+# A cluster of the server's <remote_servers>: an XML element name. Checked, not quoted away:
+# dbt-clickhouse writes it into DDL as "name" and into Distributed('name', ...) unescaped.
+def _check_cluster_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", value):
+        raise ValueError("not a cluster name")
+    return value
+
+
+ClusterName = Annotated[
+    str | None,
+    BeforeValidator(_blank_to_none),
+    AfterValidator(_check_cluster_name),
+    Accepts(
+        "a cluster of the server's remote_servers (letters, digits, '_', '.', '-'),"
+        " or empty for none"
+    ),
+]
+
 # The embedded S3 server (moto) takes any keys, but boto3 signs nothing without some.
 EMBEDDED_S3_KEYS = ("stir-local", "stir-local-secret")
 
@@ -137,6 +157,11 @@ class ClickHouseSettings(_Section):
         default=True,
         description="true: `stir stack` runs the embedded chDB server; false: a real server",
     )
+    cluster: ClusterName = Field(
+        default=None,
+        description="the cluster dbt and `stir seed` create every table ON CLUSTER in, with"
+        " Replicated engines; unset: one server",
+    )
 
     @model_validator(mode="after")
     def _embedded_is_local(self) -> ClickHouseSettings:
@@ -149,6 +174,11 @@ class ClickHouseSettings(_Section):
             raise ValueError(
                 "STIR_CLICKHOUSE_SECURE=true needs a real server (STIR_CLICKHOUSE_EMBEDDED=false):"
                 " the embedded server does not speak TLS"
+            )
+        if self.embedded and self.cluster:
+            raise ValueError(
+                "STIR_CLICKHOUSE_CLUSTER needs a real ClickHouse cluster"
+                " (STIR_CLICKHOUSE_EMBEDDED=false): the embedded server refuses ON CLUSTER DDL"
             )
         return self
 
@@ -303,7 +333,7 @@ class PrefectSettings(_Section):
 
 
 class StackSettings(_Section):
-    """Where Stir's files are: the embedded stack's state, and the dbt project."""
+    """Where Stir's files are: the embedded stack's state, the dbt project, its docs site."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_")
 
@@ -317,6 +347,11 @@ class StackSettings(_Section):
         default=None,
         description="a folder holding transform/ (the dbt project); unset: the copy inside the"
         " installed package, else the source checkout",
+    )
+    docs_url: HttpUrl = Field(
+        default="http://127.0.0.1:8580",  # `stir docs` on this machine (stir/stack/lineage.py)
+        description="where the team hosts the dbt docs site (`stir docs --generate-only`); the"
+        " tier artifacts link each served table to its model's page there",
     )
 
 

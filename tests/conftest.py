@@ -77,24 +77,43 @@ class ClickHouseServer:
         return f"http://{self.host}:{self.http_port}"
 
 
-def start_clickhouse(
-    data_dir: Path, password: str = "", http_port: int = 0, native_port: int = 0
-) -> ClickHouseServer:
-    """Start a server; ports default to free ones (pass them to restart on the same ports)."""
-    http_port, native_port = http_port or free_port(), native_port or free_port()
+def launch_clickhouse(
+    data_dir: Path,
+    http_port: int,
+    native_port: int,
+    password: str = "",
+    config_file: Path | None = None,
+) -> subprocess.Popen:
+    """Start a server process without waiting for it (`config_file`: more ClickHouse
+    configuration, e.g. a cluster's remote_servers)."""
     log = data_dir.parent / f"{data_dir.name}.log"
     env = {**os.environ, "STIR_CLICKHOUSE_PASSWORD": password}
-    process = subprocess.Popen(
+    config = ["--config-file", str(config_file)] if config_file else []
+    return subprocess.Popen(
         [
             sys.executable, "-m", "stir.stack.clickhouse",
             "--data-dir", str(data_dir),
             "--http-port", str(http_port),
             "--native-port", str(native_port),
+            *config,
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
     )  # fmt: skip
+
+
+def start_clickhouse(
+    data_dir: Path,
+    password: str = "",
+    http_port: int = 0,
+    native_port: int = 0,
+    config_file: Path | None = None,
+) -> ClickHouseServer:
+    """Start a server; ports default to free ones (pass them to restart on the same ports)."""
+    http_port, native_port = http_port or free_port(), native_port or free_port()
+    process = launch_clickhouse(data_dir, http_port, native_port, password, config_file)
+    log = data_dir.parent / f"{data_dir.name}.log"
     wait_for_port(http_port, process, log)
     wait_for_port(native_port, process, log)  # the native listener starts after the HTTP one
     return ClickHouseServer("127.0.0.1", http_port, native_port, password, data_dir, process)

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "stir.progress": 1,
     "stir.serving": 2,
     "stir.dbt_project": 2,
+    "stir.lineage": 2,
     "stir.stack": 2,
     "stir.sources": 2,
     "stir.tasks": 3,

@@ -85,3 +85,29 @@ def test_version(tmp_path: Path) -> None:
     result = stir(tmp_path, "--version")
     assert result.returncode == 0
     assert result.stdout.startswith("stir ")
+
+
+def test_run_without_a_prefect_api_that_starts_in_time_says_what_to_do(tmp_path: Path) -> None:
+    """`stir run` with no Prefect API configured starts a temporary one; one that does not answer
+    in time (a busy machine; here a zero-second allowance) is an error line naming the fixes, not a
+    traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stir.cli", "run", "core"],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in env.items() if not k.upper().startswith("STIR_")},
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0",
+            "STIR_STATE_DIR": str(tmp_path / "state"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "error: no Prefect API: a temporary one did not answer within 0 s" in result.stderr
+    assert "STIR_PREFECT_API_URL" in result.stderr
+    assert "Traceback" not in output

@@ -8,8 +8,6 @@ definition (remote_servers, passed with --config-file), so either can hold a Dis
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -17,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from clickhouse_driver import Client
@@ -25,7 +22,7 @@ from clickhouse_driver.errors import ServerException
 from clickhouse_driver.reader import read_binary_str, read_binary_uint8
 from clickhouse_driver.varint import read_varint, write_varint
 from clickhouse_driver.writer import write_binary_str
-from conftest import ClickHouseServer, free_port, stop_process, wait_for_port
+from conftest import ClickHouseServer, free_port, launch_clickhouse, stop_process, wait_for_port
 
 CLUSTER = "stir_two_shards"
 
@@ -41,21 +38,6 @@ class Shards:
     def address(self, *servers: ClickHouseServer) -> str:
         """The address list of remote(): one shard per server."""
         return ",".join(f"{s.host}:{s.native_port}" for s in servers)
-
-
-def launch(data_dir: Path, http_port: int, native_port: int, config: Path) -> subprocess.Popen:
-    log = data_dir.parent / f"{data_dir.name}.log"
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "stir.stack.clickhouse",
-            "--data-dir", str(data_dir),
-            "--http-port", str(http_port),
-            "--native-port", str(native_port),
-            "--config-file", str(config),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +56,7 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shards]:
     # Both start at once: each takes a few seconds to load chDB.
     names = ("a", "b")
     processes = [
-        launch(root / name, http, native, config)
+        launch_clickhouse(root / name, http, native, config_file=config)
         for name, (http, native) in zip(names, ports, strict=True)
     ]
     try:

@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 
 from stir.domain.declaration import DeclarationError, Gates, ServedTable, served_tables
 
-SERVE_KEYS = "table, schema, keys, indexes, format, transfer, parts, rows_per_part, gates, enrich"
+SERVE_KEYS = (
+    "table, schema, keys, indexes, format, transfer, parts, rows_per_part, gates, enrich, diff"
+)
 GATE_KEYS = (
-    "min_ratio, max_ratio, allow_empty, check_keys, allow_drop_columns, allow_retype_columns"
+    "min_ratio, max_ratio, allow_empty, check_keys, allow_drop_columns, allow_retype_columns, "
+    "max_changed_fraction"
 )
 
 

@@ -14,10 +14,13 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -301,12 +304,6 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
         seeded_requests = await ch.fetch_value(
             "SELECT max(request_id) FROM raw_beat.scrape_requests"
         )
-    await backdate_stamp(table, timedelta(0))
-    # A healthy platform: nothing to say.
-    healthy = await run_tier_now("monitoring")
-    assert (await healthy.result())["alerting"] == []
-    assert slack.messages == []
-
     # The core tier stopped two hours ago, and YouTube's scrapes start failing.
     await backdate_stamp(table, timedelta(hours=2))
     await add_scrapes("youtube", "failure", 200, timedelta(minutes=1))
@@ -336,6 +333,12 @@ async def test_monitoring_alerts_on_stale_tables_and_failing_scrapes_then_on_rec
     assert "recovered" in recovery
     assert table in recovery
     assert "youtube" in recovery
+
+    # A healthy platform: nothing more to say (the monitoring marts are as the last run left
+    # them; the tier's wiring of the check is proven by the two runs above).
+    healthy = await check_health.fn(manifest)
+    assert (healthy.alerting, healthy.opened, healthy.recovered) == ((), (), ())
+    assert len(slack.messages) == 2
     async with ClickHouse(get_settings().clickhouse) as ch:  # the raw data as it was seeded
         await ch.execute(
             "ALTER TABLE raw_beat.scrape_requests DELETE WHERE request_id > {top:UInt64}",
@@ -362,3 +365,173 @@ async def test_a_tier_past_its_timeout_ends_timed_out_alerts_and_frees_the_windo
             assert (await client.read_global_concurrency_limit_by_name(limit)).active_slots == 0
     again = await run_tier_now("core")  # the tier's lock is free
     assert again.name == "Completed", again.message
+
+
+# --- production's dbt state in S3, and `stir ci` against it ----------------------------------
+
+# The change `stir ci` checks: a staging model and a core mart of few descendants, whose
+# unchanged parents the core tier (and the shared layer it builds) has built in production.
+CI_STAGING = "stg_drops__influencer_lists"  # its child: stg_drops__influencer_list_handles
+CI_MART = "mart_instagram_account_grades"  # its parent: mart_instagram_account_metrics
+CI_ID = "t1"
+
+
+def _state_objects(prefix: str) -> dict[str, bytes]:
+    """Every object under `prefix` of the platform's S3, read with plain boto3."""
+    from conftest import s3_boto
+
+    settings = get_settings()
+    client = s3_boto(settings)
+    listed = client.list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
+    return {
+        item["Key"]: client.get_object(Bucket=settings.s3.bucket, Key=item["Key"])["Body"].read()
+        for item in listed.get("Contents", [])
+    }
+
+
+async def test_a_tier_run_publishes_its_dbt_state_to_s3(manifest: dict) -> None:
+    """The core tier's run left its dbt build's manifest and run results in S3, as its latest
+    state and in its history."""
+    await ensure_core_served(manifest)
+    prefix = f"{get_settings().s3.prefix}/dbt-state/core/"
+    objects = _state_objects(prefix)
+    latest = json.loads(objects[prefix + "latest/manifest.json"])
+    assert "model.stir.mart_instagram_account_metrics" in latest["nodes"]  # the whole project
+    assert "model.stir.mart_leaderboards" in latest["nodes"]
+    # The run results of the tier's build (not of its cross-owner tests): its own models.
+    results = json.loads(objects[prefix + "latest/run_results.json"])
+    built = {r["unique_id"] for r in results["results"]}
+    assert "model.stir.mart_instagram_account_metrics" in built
+    assert results["args"]["selector"] == "tier_core"
+    newest = max(k for k in objects if k.startswith(prefix + "history/"))
+    newest = newest.rpartition("/")[0] + "/"
+    for name in ("manifest.json", "run_results.json"):
+        assert objects[newest + name] == objects[prefix + "latest/" + name]
+    # dbt inlined the S3 keys in the SQL of the S3-backed staging models and in its --vars:
+    # the state others read has them masked there.
+    secret = get_settings().s3.secret_access_key.get_secret_value()
+    assert all(secret not in (node.get("compiled_code") or "") for node in latest["nodes"].values())
+    assert secret.encode() not in objects[prefix + "latest/run_results.json"]
+    assert "**********" in json.dumps(results["args"]["vars"])
+
+
+def _project_with_a_change(home: Path, *, break_a_test: bool = False) -> Path:
+    """A copy of the dbt project with CI_STAGING and CI_MART changed (or with CI_STAGING
+    breaking its accepted_values test on `platform`); returns the folder to give as
+    STIR_PROJECT_DIR."""
+    import shutil
+
+    source = Path(__file__).resolve().parent.parent / "transform"
+    project = home / "transform"
+    shutil.copytree(
+        source, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    staging = project / "models/staging/drops" / f"{CI_STAGING}.sql"
+    mart = project / "models/marts/core" / f"{CI_MART}.sql"
+    if break_a_test:
+        text = staging.read_text().replace(
+            "toLowCardinality(lower(trimBoth(platform))) as platform",
+            "toLowCardinality('tiktok') as platform",
+        )
+        assert text != staging.read_text()
+        staging.write_text(text)
+        return home
+    staging.write_text(staging.read_text() + "where platform = 'instagram'\n")
+    text = mart.read_text().replace(
+        "where not is_deleted", "where not is_deleted and profile_id % 2 = 0"
+    )
+    assert text != mart.read_text()
+    mart.write_text(text)
+    return home
+
+
+def _stir_ci(project_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`stir ci ARGS` as CI runs it: a new process with the platform's settings (its
+    environment, or the `.env` of the current folder) and the changed project."""
+    return subprocess.run(
+        [sys.executable, "-m", "stir.cli", "ci", "--id", CI_ID, *args],
+        env={**os.environ, "STIR_PROJECT_DIR": str(project_home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+async def _tables_of(ch: ClickHouse, prefix: str) -> set[tuple[str, str]]:
+    rows = await ch.fetch(
+        "SELECT database, name FROM system.tables WHERE startsWith(database, {prefix:String})",
+        {"prefix": prefix},
+    )
+    return {(database, name) for database, name in rows}
+
+
+async def _production_relations(ch: ClickHouse) -> dict[tuple[str, str], tuple]:
+    """Each production relation's definition, change time and rows."""
+    rows = await ch.fetch(
+        "SELECT database, name, create_table_query, metadata_modification_time, total_rows"
+        " FROM system.tables WHERE database IN {databases:Array(String)}",
+        {"databases": [DATABASE, f"{DATABASE}_staging", f"{DATABASE}_intermediate"]},
+    )
+    return {(row[0], row[1]): row[2:] for row in rows}
+
+
+async def test_stir_ci_builds_only_the_change_against_production_and_fails_on_a_test(
+    manifest: dict, tmp_path: Path
+) -> None:
+    """`stir ci` with a staging model and a mart changed builds exactly those and the staging
+    model's child into CI databases, reading their unchanged parents from production, which it
+    leaves untouched; with --keep the CI databases stay, else they are dropped. A change that
+    breaks a test exits 1 naming the test."""
+    await ensure_core_served(manifest)
+    ci = f"{DATABASE}_ci_{CI_ID}"
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        before = await _production_relations(ch)
+        changed = _stir_ci(_project_with_a_change(tmp_path / "changed"), "--keep")
+        assert changed.returncode == 0, changed.stdout + changed.stderr
+        try:
+            assert await _tables_of(ch, ci) == {
+                (f"{ci}_staging", CI_STAGING),
+                (f"{ci}_staging", "stg_drops__influencer_list_handles"),
+                (ci, CI_MART),
+            }
+            # The changes took effect, on production's data: the parents CI did not build
+            # were read from production's databases.
+            grades = await ch.fetch_value(f"SELECT count() FROM {ci}.{CI_MART}")
+            assert grades == await ch.fetch_value(
+                f"SELECT count() FROM {DATABASE}.mart_instagram_account_metrics"
+                " WHERE NOT is_deleted AND profile_id % 2 = 0"
+            )
+            assert 0 < grades < await ch.fetch_value(f"SELECT count() FROM {DATABASE}.{CI_MART}")
+            handles = f"{DATABASE}_staging.stg_drops__influencer_list_handles"
+            assert await ch.fetch_value(
+                f"SELECT count() FROM {ci}_staging.stg_drops__influencer_list_handles"
+            ) == await ch.fetch_value(f"SELECT count() FROM {handles} WHERE platform = 'instagram'")
+            assert await ch.fetch_value(
+                f"SELECT count() FROM {handles} WHERE platform != 'instagram'"
+            ), "the seeded lists have only Instagram handles: the change shows nothing"
+        finally:
+            for database in {database for database, _ in await _tables_of(ch, ci)} | {ci}:
+                await ch.execute(f"DROP DATABASE IF EXISTS {database}")
+        assert await _production_relations(ch) == before  # production untouched
+    out = changed.stdout
+    assert "read from production: mart_instagram_account_metrics" in out
+    assert "read from production: stg_coffee__brands" in out  # the handles' relationships test
+    assert f"kept: {ci}" in out
+
+    # A change that breaks a test, against a state given as a folder.
+    state = tmp_path / "state"
+    state.mkdir()
+    latest = f"{get_settings().s3.prefix}/dbt-state/core/latest/manifest.json"
+    (state / "manifest.json").write_bytes(_state_objects(latest)[latest])
+    broken = _stir_ci(_project_with_a_change(tmp_path / "broken", break_a_test=True),
+                      "--state", str(state))  # fmt: skip
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    test_name = "accepted_values_stg_drops__influencer_lists_platform__instagram__youtube"
+    assert f"FAIL test {test_name}" in broken.stdout
+    assert test_name in broken.stderr
+    async with ClickHouse(get_settings().clickhouse) as ch:
+        assert await _tables_of(ch, ci) == set()
+        assert not await ch.fetch_value(
+            "SELECT count() FROM system.databases WHERE startsWith(name, {ci:String})", {"ci": ci}
+        )

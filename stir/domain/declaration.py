@@ -10,7 +10,9 @@ It lives next to the dbt model, in the model's YAML:
         format: tsv                     # tsv (default), csv or json (see docs/sync.md)
         transfer: ssh                   # stream or ssh; unset: STIR_SYNC_TRANSFER (stream)
         parts: 0                        # 0: one part per `rows_per_part` rows
-        gates: {min_ratio: 0.5, allow_empty: false, allow_drop_columns: false}
+        gates: {min_ratio: 0.5, allow_empty: false, allow_drop_columns: false,
+                max_changed_fraction: 0.2}  # refuse a swap changing > 20% of the live rows
+        diff: true                      # diff against the live table before the swap
         enrich:                         # LEFT JOINs against operational PostgreSQL tables
           - {join: coffee.tracked_profiles, "on": "...", columns: {tracked_profile_id: id}}
 
@@ -83,6 +85,8 @@ class Gates:
     check_keys: bool = True
     allow_drop_columns: bool = False
     allow_retype_columns: bool = False
+    # (added + removed + changed rows) / live rows <= this, by the data diff (None: no bound)
+    max_changed_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,8 @@ class ServedTable:
     enrich: tuple[Enrichment, ...] = ()  # LEFT JOINs against operational tables
     # How the parts reach PostgreSQL; None: the global default (`STIR_SYNC_TRANSFER`).
     transfer: Transfer | None = None
+    # Diff the new version against the live one before the swap (also when a diff gate is set).
+    diff: bool = False
 
     def __post_init__(self) -> None:
         # Declarations from YAML are validated by `_ServeBlock`; these checks guard the ones
@@ -118,6 +124,22 @@ class ServedTable:
             )
         if self.parts < 0 or self.rows_per_part < 1:
             raise DeclarationError(f"{self.model}: parts and rows_per_part must be positive")
+        bound = self.gates.max_changed_fraction
+        if bound is not None and not bound >= 0:  # `not >=`: NaN is refused too
+            raise DeclarationError(
+                f"{self.model}: gates.max_changed_fraction must be a number >= 0, not {bound!r}"
+            )
+        if self.diffs and not self.keys:
+            what = "gates.max_changed_fraction" if bound is not None else "diff"
+            raise DeclarationError(
+                f"{self.model}: {what} needs keys: the diff matches the rows of the new and the "
+                "live version by key"
+            )
+
+    @property
+    def diffs(self) -> bool:
+        """Whether a sync diffs the new version against the live one before the swap."""
+        return self.diff or self.gates.max_changed_fraction is not None
 
     @property
     def ref(self) -> str:
@@ -160,6 +182,7 @@ class ServedTable:
             parts=block.parts,
             rows_per_part=block.rows_per_part,
             gates=Gates(**block.gates.model_dump()),
+            diff=block.diff,
             enrich=tuple(Enrichment(e.join, e.on, tuple(e.columns.items())) for e in block.enrich),
         )
 
@@ -291,6 +314,13 @@ class _GatesBlock(_Block):
     allow_retype_columns: Annotated[StrictBool, Field(description=_BOOLEAN)] = (
         Gates.allow_retype_columns
     )
+    max_changed_fraction: Annotated[
+        _NonNegativeNumber | None,
+        Field(
+            description="a number >= 0 (added + removed + changed rows <= "
+            "max_changed_fraction * live rows; 0.2: 20%) or null"
+        ),
+    ] = Gates.max_changed_fraction
 
 
 class _ServeBlock(_Block):
@@ -334,6 +364,7 @@ class _ServeBlock(_Block):
         BeforeValidator(_mapping_is_one),
         Field(description="an enrichment {join, on, columns} or a list of them"),
     ] = ()
+    diff: Annotated[StrictBool, Field(description=_BOOLEAN)] = ServedTable.diff
 
 
 def _fields(block: type[_Block]) -> dict[str, FieldInfo]:

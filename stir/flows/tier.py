@@ -27,7 +27,9 @@ from stir.dbt_project import DbtBuildResult, NodeProblem, dbt_workspace
 from stir.domain.declaration import ServedTable
 from stir.domain.tiers import TIERS, Tier, TierName, WindowRole, get_tier
 from stir.flows.batch_window import WindowBusy, batch_window, free_window_of_crashed_run
+from stir.lineage import model_docs_url, model_unique_id
 from stir.locks import LockBusy, tier_lock
+from stir.serving.dbt_state import publish_state
 from stir.serving.privileges import needs_of_tier, require_privileges
 from stir.settings import Settings, get_settings
 from stir.tasks.credentials import settings_with_blocks
@@ -102,7 +104,15 @@ def _summary_markdown(
     blocked: list[ServedTable],
     health: HealthReport | None = None,
     awaiting: dict[str, list[str]] | None = None,
+    settings: Settings | None = None,
 ) -> str:
+    # Each served table links to its model's page in the docs site (STIR_DOCS_URL): its
+    # lineage from the sources, its columns, the exposures reading it.
+    docs = settings or get_settings()
+
+    def table(decl: ServedTable) -> str:
+        return f"[{decl.ref}]({model_docs_url(docs, model_unique_id(decl.model))})"
+
     lines = [f"# Tier `{tier_name}`", ""]
     for built in builds:
         statuses = ", ".join(f"{n} {status}" for status, n in sorted(built.statuses.items()))
@@ -114,20 +124,21 @@ def _summary_markdown(
         f"- `{test.split('.')[2]}`: not run yet: {', '.join(models)} not built by its tier yet"
         for test, models in (awaiting or {}).items()
     ]
-    lines += ["", "| table | result | rows | seconds | phases (s) | gates |"]
-    lines.append("|---|---|---|---|---|---|")
+    lines += ["", "| table | result | rows | seconds | phases (s) | gates | diff |"]
+    lines.append("|---|---|---|---|---|---|---|")
     for decl, outcome in synced:
         if isinstance(outcome, BaseException):
             error = str(outcome).splitlines()[0][:200] if str(outcome) else type(outcome).__name__
-            lines.append(f"| {decl.ref} | failed: {error} | | | | |")
+            lines.append(f"| {table(decl)} | failed: {error} | | | | | |")
             continue
         phases = ", ".join(f"{p.phase} {p.seconds:.2f}" for p in outcome.phases)
+        diff = outcome.diff.short if outcome.diff else ""  # only tables declaring a diff
         lines.append(
-            f"| {decl.ref} | swapped (run {outcome.run_id}) | {outcome.rows:,} | "
-            f"{outcome.seconds:.1f} | {phases} | {', '.join(outcome.gates.passed)} |"
+            f"| {table(decl)} | swapped (run {outcome.run_id}) | {outcome.rows:,} | "
+            f"{outcome.seconds:.1f} | {phases} | {', '.join(outcome.gates.passed)} | {diff} |"
         )
     not_served = "not served: a dbt node it depends on failed"
-    lines += [f"| {decl.ref} | {not_served} | | | | |" for decl in blocked]
+    lines += [f"| {table(decl)} | {not_served} | | | | | |" for decl in blocked]
     if health is not None:
         lines += [
             "",
@@ -196,6 +207,15 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
             settings, workspace, holder, force=spec.window is WindowRole.HOLDER
         )
         built = await build_selection(spec.dbt_selector, workspace)
+        # Production's dbt state for `stir ci`, now: the cross-owner tests below rewrite the
+        # target's run results. Not publishing it costs CI a fresh comparison, never the data:
+        # it is logged and noted in the artifact, and the tier goes on.
+        try:
+            published = await publish_state(settings, spec.name, workspace.target)
+            state_note = f"dbt state: published to {published.url}"
+        except Exception as exc:
+            log.warning("could not publish the dbt state of %s: %s", spec.name, exc)
+            published, state_note = None, f"dbt state: **not published**: {exc}"
         manifest = built.manifest()
         cross = spec.cross_owner_tests(manifest)
         awaiting = await models_not_built_yet(cross, manifest, settings)
@@ -219,7 +239,10 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
     health_seconds = time.monotonic() - health_started
     await acreate_markdown_artifact(
         key=f"tier-{spec.name}",
-        markdown=_summary_markdown(spec.name, builds, synced, blocked, health, awaiting),
+        markdown=_summary_markdown(
+            spec.name, builds, synced, blocked, health, awaiting, settings=settings
+        )
+        + f"\n{state_note}\n",
         description=f"What the {spec.name} tier built and served",
     )
     failed = [decl.ref for decl, outcome in synced if isinstance(outcome, BaseException)]
@@ -234,6 +257,7 @@ async def _build_and_serve(spec: Tier, settings: Settings, holder: str) -> dict[
         "health_seconds": health_seconds,
         "tables": {o.ref: o.rows for o in outcomes if isinstance(o, SyncSummary)},
         "alerting": list(health.alerting) if health else [],
+        "dbt_state": published.url if published else None,
     }
 
 

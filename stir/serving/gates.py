@@ -8,21 +8,34 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from stir.domain.declaration import ServedTable
+from stir.errors import _rebuild
 from stir.serving.freshness import read_stamp
 from stir.serving.manifest import Manifest
 from stir.serving.naming import index_name, qualified, quote_ident
 
+if TYPE_CHECKING:
+    from stir.serving.diff import TableDiff
+
 log = logging.getLogger("stir.serving.gates")
+# Per-column lines of the diff gate's message (a Slack alert shows ~1,500 characters of it).
+ERROR_COLUMNS = 8
 
 
 class GateError(RuntimeError):
-    def __init__(self, ref: str, gate: str, message: str) -> None:
+    def __init__(self, ref: str, gate: str, message: str, diff: TableDiff | None = None) -> None:
         super().__init__(f"gate {gate} failed for {ref}: {message}")
         self.ref, self.gate = ref, gate  # ref: the served table as schema.table
+        self.diff = diff  # the data diff the gate refused, for the run's artifact
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Prefect may persist a failed task's exception: rebuild it with its fields
+        # (BaseException's default would call GateError(message), which needs ref and gate).
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
 @dataclass(frozen=True)
@@ -153,3 +166,24 @@ async def add_primary_key(conn: asyncpg.Connection, decl: ServedTable, incoming:
             decl.ref, "keys_unique", f"{dup['n']} key values ({keys}) occur more than once, "
             f"e.g. {dup['example']}",
         ) from None  # fmt: skip
+
+
+def check_changed_fraction(decl: ServedTable, diff: TableDiff) -> bool:
+    """The diff gate: added + removed + changed rows over the live rows at most
+    `gates.max_changed_fraction`. False when not declared; True when it passed (also when there
+    are no live rows to compare with). The error's first line has the numbers; the lines after
+    it the most changed columns, so the Slack alert shows what changed."""
+    bound = decl.gates.max_changed_fraction
+    if bound is None:
+        return False
+    fraction = diff.changed_fraction
+    if fraction is not None and fraction > bound:
+        raise GateError(
+            decl.ref, "max_changed_fraction",
+            f"{fraction:.1%} of the {diff.live_rows:,} live rows would change (bound "
+            f"{bound:.1%}): {diff.added:,} added, {diff.removed:,} removed, {diff.changed:,} "
+            "changed"
+            + "".join(f"\n{line}" for line in diff.column_lines(ERROR_COLUMNS)),
+            diff=diff,
+        )  # fmt: skip
+    return True

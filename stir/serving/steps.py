@@ -18,14 +18,15 @@ from stir.connections import clickhouse, postgres, quiet_teardown
 from stir.domain.declaration import ServedTable
 from stir.locks import table_lock
 from stir.serving.cleanup import prune_runs
+from stir.serving.diff import TableDiff, diff_tables
 from stir.serving.enrich import enrich
 from stir.serving.export import ExportResult, export_table, load_manifest
 from stir.serving.freshness import stamp
-from stir.serving.gates import GateReport, run_gates
+from stir.serving.gates import GateReport, check_changed_fraction, run_gates
 from stir.serving.load import LoadResult, drop_stale_incoming, finalize, load_run
 from stir.serving.manifest import Manifest, PartInfo
 from stir.serving.naming import s3_run_prefix
-from stir.serving.s3 import CheckpointError, head, s3_client
+from stir.serving.s3 import CheckpointError, delete_keys, head, list_keys, s3_client
 from stir.serving.ssh import load_run_over_ssh
 from stir.serving.swap import SwapResult, rollback, swap
 from stir.settings import Settings
@@ -178,6 +179,18 @@ async def finalize_incoming(
         return seconds
 
 
+async def diff_incoming(
+    decl: ServedTable, incoming: str, settings: Settings, enforce: bool = True
+) -> TableDiff:
+    """The incoming table against the live one, by key (see `stir.serving.diff`); with
+    `enforce`, the diff gate (`gates.max_changed_fraction`) refuses a change beyond its bound."""
+    async with postgres(settings) as conn:
+        diff = await diff_tables(conn, decl, incoming)
+    if enforce:
+        check_changed_fraction(decl, diff)
+    return diff
+
+
 async def swap_in(
     decl: ServedTable,
     incoming: str,
@@ -207,6 +220,16 @@ async def prune_s3(
         return await prune_runs(
             client, settings.s3, decl.schema, decl.table, keep=keep, current=current
         )
+
+
+async def delete_s3_run(decl: ServedTable, run_id: str, settings: Settings) -> int:
+    """Delete one run's S3 checkpoint (a `stir diff` run, which nothing retries); the objects."""
+    s3 = settings.s3
+    async with s3_client(s3) as client:
+        prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
+        keys = await list_keys(client, s3.bucket, prefix)
+        await delete_keys(client, s3.bucket, keys)
+        return len(keys)
 
 
 async def rollback_table(

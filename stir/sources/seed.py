@@ -16,6 +16,7 @@ arrive in the next, and the same sequence of commands gives the same data.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -129,6 +130,14 @@ _INSERT_SETTINGS: dict[str, Any] = {
 }
 # Generous: at scale l one statement writes over 100 M rows.
 _STATEMENT_TIMEOUT = 4 * 3600
+# On a cluster the raw tables are Replicated, and a Replicated table drops an inserted block
+# identical to a recent one, even after a TRUNCATE (the block hashes stay in Keeper:
+# ClickHouse issue 827): a base seed repeated with the same seed would insert nothing.
+_CLUSTER_INSERT_SETTINGS: dict[str, Any] = {**_INSERT_SETTINGS, "insert_deduplicate": 0}
+
+# The head of each DDL statement (its comments aside) and its engine, for `clickhouse_schema`.
+_CREATE_RE = re.compile(r"^(CREATE\s+(?:DATABASE|TABLE)\s+IF\s+NOT\s+EXISTS\s+[\w.]+)", re.M)
+_ENGINE_RE = re.compile(r"^(ENGINE\s*=\s*)(\w*MergeTree)\b", re.M)
 
 
 class SeedError(Exception):
@@ -215,6 +224,40 @@ class Plan:
             "key_id": self.s3_key_id,
             "secret": self.s3_secret,
         }
+
+
+def clickhouse_schema(cluster: str | None = None) -> list[str]:
+    """The statements of the raw ClickHouse schema (`ddl/clickhouse/*.sql`), in order.
+
+    Without a cluster they are the files' statements as written. On a cluster (the setting
+    STIR_CLICKHOUSE_CLUSTER, the same one dbt's profile gets) every CREATE DATABASE and CREATE
+    TABLE runs ON CLUSTER and every MergeTree-family engine becomes its Replicated twin without
+    path arguments (the server's default_replica_path and default_replica_name apply), the rule
+    the dbt project's `engine_clause` applies to the models (transform/macros/cluster.sql).
+    """
+    statements = [
+        statement
+        for path in sorted(sql.CLICKHOUSE_DDL.glob("*.sql"))
+        for statement in sql.statements(path)
+    ]
+    if not cluster:
+        return statements
+    on_cluster = f"ON CLUSTER {quote_identifier(cluster)}"
+    rewritten = []
+    for statement in statements:
+        created, count = _CREATE_RE.subn(rf"\1 {on_cluster}", statement, count=1)
+        if not count:  # anything else would run on this server only
+            raise ValueError(
+                f"not a CREATE DATABASE/TABLE statement, cannot run ON CLUSTER:\n{statement}"
+            )
+        rewritten.append(_ENGINE_RE.sub(_replicated, created))
+    return rewritten
+
+
+def _replicated(engine: re.Match[str]) -> str:
+    prefix, family = engine.group(1), engine.group(2)
+    replicated = family if family.startswith("Replicated") else f"Replicated{family}"
+    return f"{prefix}{replicated}"
 
 
 def drops_url(settings: Settings) -> str:
@@ -336,9 +379,8 @@ class Seeder:
             await conn.close()
 
     async def _apply_clickhouse_schema(self, ch: ClickHouse) -> None:
-        for path in sorted(sql.CLICKHOUSE_DDL.glob("*.sql")):
-            for statement in sql.statements(path):
-                await ch.execute(statement)
+        for statement in clickhouse_schema(self.settings.clickhouse.cluster):
+            await ch.execute(statement)
 
     async def _apply_postgres_schema(self, conn: asyncpg.Connection) -> None:
         # One script, one transaction: the schema is there whole or not at all.
@@ -488,8 +530,11 @@ class Seeder:
         tables = STEP_TABLES[name]
         before = await self._count(ch, tables)
         params = plan.params()
+        settings = (
+            _CLUSTER_INSERT_SETTINGS if self.settings.clickhouse.cluster else _INSERT_SETTINGS
+        )
         for statement in sql.generator(name):
-            await ch.execute(statement, params, settings=_INSERT_SETTINGS)
+            await ch.execute(statement, params, settings=settings)
         return await self._count(ch, tables) - before
 
     async def _copy_coffee(self, ch: ClickHouse) -> int:

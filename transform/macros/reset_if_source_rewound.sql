@@ -12,9 +12,15 @@
                 source_newest < watermark as rewound
         {%- endset -%}
         {%- set row = run_query(check).rows[0] -%}
+        {#- A Distributed table's TRUNCATE leaves the shards' rows: empty its local tables. -#}
+        {%- set emptied = this -%}
+        {%- if config.get('materialized') == 'distributed_incremental' -%}
+            {%- set local = this.incorporate(path={'identifier': this.identifier ~ adapter.get_clickhouse_local_suffix()}) -%}
+            {%- set emptied = local ~ ' ' ~ on_cluster_clause(local) -%}
+        {%- endif -%}
         {%- if row[2] -%}
             {{ log("source " ~ source_relation ~ " ends at " ~ row[0] ~ ", before the watermark " ~ row[1] ~ " of " ~ this ~ ": rebuilding it", info=true) }}
-            truncate table {{ this }}
+            truncate table {{ emptied }}
         {%- else -%}
             select 1
         {%- endif -%}

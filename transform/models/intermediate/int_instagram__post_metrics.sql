@@ -1,12 +1,21 @@
 {{ config(
-    materialized='incremental',
+    materialized=('distributed_incremental' if target.get('cluster') else 'incremental'),
     incremental_strategy='append',
     engine='ReplacingMergeTree(ingested_at)',
     order_by='(profile_id, post_id)',
     partition_by='toYYYYMM(posted_at)',
+    sharding_key='cityHash64(profile_id)',
     tags=['core'],
     pre_hook="{{ reset_if_source_rewound(source('instagram', 'post_snapshots'), '_ingested_at', 'ingested_at') }}",
-) }}
+) }}{#
+    On a ClickHouse cluster (STIR_CLICKHOUSE_CLUSTER) this, the largest fact, is the one
+    Distributed model: a ReplicatedReplacingMergeTree `int_instagram__post_metrics_local` on every
+    shard under a Distributed table of this name, sharded by profile, so that every version of a
+    post lands on one shard (FINAL per shard stays exact) and with it every post of its profile
+    (the readers' per-profile LIMIT BY too). Its readers' JOINs and INs are GLOBAL (the profile's
+    prefer_global_in_and_join): the tables they join were filled on one shard only. A Jinja
+    comment, so that the SQL sent without a cluster stays what it was.
+#}
 -- One row per post with its latest likes, comments and views: the post fact the marts read.
 --
 -- Incremental and append-only, the ClickHouse way: each run picks the posts that received any
