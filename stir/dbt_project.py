@@ -137,7 +137,7 @@ def dbt_profile(settings: Settings) -> dict[str, Any]:
         "password": ch.password.get_secret_value(),
         "schema": ch.database,
         "secure": ch.secure,
-        "threads": 2,
+        "threads": settings.dbt.threads,
     }
     if ch.cluster:
         output["cluster"] = ch.cluster

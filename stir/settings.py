@@ -380,6 +380,18 @@ class SyncSettings(_Section):
     )
 
 
+class DbtSettings(_Section):
+    """dbt's builds: every tier's, the shared layer's, `stir ci`'s (the profile Stir writes)."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_DBT_")
+
+    threads: Annotated[int, Field(ge=1, le=64), Accepts("an integer from 1 to 64")] = Field(
+        default=2,
+        description="models dbt builds at once in one tier run; about one per ClickHouse core"
+        " the run may use (docs/deploy.md: how many workers and threads)",
+    )
+
+
 class SshSettings(_Section):
     """The `ssh` transfer: the OpenSSH client logs in to the PostgreSQL host to fetch parts.
 
@@ -433,6 +445,7 @@ class Settings(BaseModel):
     # Defaults so that code building Settings by hand (tests, scripts) keeps working.
     sync: SyncSettings = Field(default_factory=SyncSettings)
     ssh: SshSettings = Field(default_factory=SshSettings)
+    dbt: DbtSettings = Field(default_factory=DbtSettings)
 
     @property
     def state_dir(self) -> Path:
@@ -449,6 +462,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "stack": StackSettings,
     "sync": SyncSettings,
     "ssh": SshSettings,
+    "dbt": DbtSettings,
 }
 
 

@@ -10,10 +10,13 @@ must match what ClickHouse computed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -83,6 +86,22 @@ def describe(outcomes: dict[object, RunOutcome]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Interval:
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+def overlapping(spans: Sequence[RunOutcome | Interval]) -> bool:
+    """Whether any two of these time spans overlap (an unfinished one runs to the end)."""
+    ordered = sorted(spans, key=lambda s: s.start_time or datetime.max.replace(tzinfo=UTC))
+    for before, after in itertools.pairwise(ordered):
+        end = before.end_time or datetime.max.replace(tzinfo=UTC)
+        if after.start_time is not None and after.start_time < end:
+            return True
+    return False
+
+
 async def run_together(platform: PrefectPlatform, tiers: list[str]) -> dict[object, RunOutcome]:
     ids = await platform.run_deployments(tiers)
     return await platform.wait_final(ids, timeout=900)
@@ -118,15 +137,35 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
         selector = get_tier(tier).dbt_selector
         assert any(f"build --selector {selector}:" in line for line in logs)
 
-    # 02:00, the busiest minute: four fast tiers and the daily holder at once (the even-hour
-    # rounds without the holder, many of them, are `bench/schedule_soak.py`'s).
-    outcomes = await run_together(platform, TOGETHER_AT_TWO)
+    # 02:00, the busiest minute: four fast tiers and the daily holder at once, on two workers,
+    # and a second core run as when the previous one overran into its next schedule (the
+    # even-hour rounds without the holder, many of them, are `bench/schedule_soak.py`'s).
+    ids = await platform.run_deployments(TOGETHER_AT_TWO)
+    late_core = (await platform.run_deployments(["core"]))[0]
+    outcomes = await platform.wait_final([*ids, late_core], timeout=900)
+    late = outcomes.pop(late_core)
     bad = [o for o in outcomes.values() if o.state_type != StateType.COMPLETED]
     assert bad == [], describe(outcomes) + "\n" + platform.log_tails()
     by_tier = {o.name.rpartition("-20")[0]: o for o in outcomes.values()}
-    assert by_tier["leaderboards"].state_name == "Completed"  # the holder is never starved
+    holder = by_tier["leaderboards"]
+    assert holder.state_name == "Completed"  # the holder is never starved
     # Each fast tier either ran before the holder took the window or gave way to it.
     assert all(o.state_name in ("Completed", "Skipped") for o in outcomes.values())
+    # The late core run waited for no one: refused by the deployment's limit while the first
+    # ran, or run after it; never beside it.
+    assert late.state_name in ("Cancelled", "Completed", "Skipped"), describe({late_core: late})
+    runs_of_core = [o for o in (by_tier["core"], late) if o.start_time is not None]
+    assert not overlapping(runs_of_core), describe({o.id: o for o in runs_of_core})
+    # No fast tier worked while the holder held the window (from the holder's own log line).
+    [held] = await platform.read_logs(holder.id, "holding the batch window")
+    # A fast run that gave its slot back ends a moment later (its final state is set after the
+    # flow returns): a few seconds of slack, far below any tier's work at xs.
+    window = Interval(held.timestamp + timedelta(seconds=5), holder.end_time)
+    worked = [
+        o for o in [*outcomes.values(), late] if o is not holder and o.state_name == "Completed"
+    ]
+    inside = [o.name for o in worked if overlapping([Interval(o.start_time, o.end_time), window])]
+    assert inside == [], f"ran while the window was held from {held.timestamp}: {inside}"
     await served_matches_clickhouse()
 
 
