@@ -1,11 +1,17 @@
 """Rows/s of the sync (ClickHouse mart → S3 → PostgreSQL) against three baselines (issue 6).
 
-Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json] [--transfers stream ssh]`
+Run: `.venv/bin/python bench/sync.py [--rows 1000000] [--formats tsv json] [--transfers stream ssh]
+[--runs 3]`
 
 Starts its own embedded servers (ClickHouse, moto S3, PostgreSQL 16) on free loopback ports in a
 temporary directory, fills a ClickHouse table of N rows x 20 mixed columns from numbers(), and
-times `stir.serving.sync.sync_table` end to end per format, twice: the second run has a live
-table, so the gates compare against it; the second is reported. The typed path (TSV) is also
+times `stir.serving.sync.sync_table` end to end per format, `--runs` + 1 times: the first creates
+the live table, the others (which compare against a live table, as in production) are reported as
+their median and min-max, with each run's phases printed as it ends (an outlier shows where its
+time went). Each reported run is followed by one `\\copy` of the baseline, so that each ratio
+compares runs made under the same load (the machine is shared); the ratio reported is the median
+of the runs' ratios, with their min-max. Each run's line also shows the moto server's RSS and the
+load average (also printed at the start and the end). The typed path (TSV) is also
 timed with the `ssh` transfer: the bench starts a loopback SSH server of its own (asyncssh,
 `tests/ssh_server.py`) that plays the PostgreSQL host, and the real `ssh` client fetches each
 part there for a server-side `COPY FROM` file. Baselines in the same run:
@@ -26,14 +32,17 @@ import asyncio
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
 import asyncpg
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
@@ -107,16 +116,66 @@ async def fill_source(ch: ClickHouse, rows: int) -> tuple[int, int]:
     return int(count), int(size)
 
 
-async def run_sync(fmt: str, transfer: str = "stream") -> tuple[float, float, int, str]:
-    """Sync twice; the second run's seconds, rows/s, bytes in S3 and phase seconds."""
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """`median (min-max)` of a benchmark's runs."""
+    median = statistics.median(values)
+    return f"{fmt.format(median)} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def load_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def moto_rss_mb() -> float | None:
+    """RSS of the moto S3 server of this run (the suspect of slow outliers), when found."""
+    port = urlparse(get_settings().s3.endpoint_url or "").port
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "moto.server" in cmdline and str(port) in cmdline:
+            try:
+                return process.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                return None
+    return None
+
+
+def served(fmt: str, transfer: str) -> ServedTable:
     table = f"bench_sync_{fmt}" + ("" if transfer == "stream" else f"_{transfer}")
-    decl = ServedTable(model=SOURCE, table=table, keys=("id",), format=fmt, transfer=transfer)
-    summary = None
-    for _ in range(2):
+    return ServedTable(model=SOURCE, table=table, keys=("id",), format=fmt, transfer=transfer)
+
+
+async def run_sync(
+    fmt: str, transfer: str, runs: int, limit: Callable[[], Awaitable[float]]
+) -> tuple[list[float], list[float], int, dict]:
+    """Sync `runs` times (after a first sync that creates the live table, unless it exists),
+    each followed by one `\\copy` of the baseline (so each ratio compares runs made under the
+    same load): the syncs' seconds, the baseline's, the bytes in S3 and each phase's seconds."""
+    decl = served(fmt, transfer)
+    conn = await asyncpg.connect(get_settings().postgres.effective_dsn())
+    try:
+        live = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", decl.table)
+    finally:
+        await conn.close()
+    if not live:
+        await sync_table(decl, settings=get_settings())
+    seconds: list[float] = []
+    copies: list[float] = []
+    phases: dict[str, list[float]] = {}
+    nbytes = 0
+    for run in range(1, runs + 1):
         summary = await sync_table(decl, settings=get_settings())
-    assert summary is not None
-    phases = ", ".join(f"{p.phase} {p.seconds:.2f}" for p in summary.phases)
-    return summary.seconds, summary.rows_per_second, summary.bytes, phases
+        copies.append(await limit())
+        seconds.append(summary.seconds)
+        nbytes = summary.bytes
+        for p in summary.phases:
+            phases.setdefault(p.phase, []).append(p.seconds)
+        detail = ", ".join(f"{p.phase} {p.seconds:.2f}" for p in summary.phases)
+        moto = moto_rss_mb()
+        print(f"  {fmt} {transfer} run {run}: {summary.seconds:.2f} s ({detail}); \\copy "
+              f"{copies[-1]:.2f} s; moto RSS {f'{moto:,.0f} MB' if moto else '?'}; "
+              f"{load_line()}", flush=True)  # fmt: skip
+    return seconds, copies, nbytes, phases
 
 
 async def export_csv(path: Path) -> float:
@@ -152,11 +211,12 @@ async def like_table(conn: asyncpg.Connection, name: str, like: str, unlogged: b
 
 
 async def physical_limit(csv_path: Path, like: str) -> float:
-    """Seconds of `psql \\copy` from the CSV file into an UNLOGGED table."""
+    """Seconds of `psql \\copy` from the CSV file into a new UNLOGGED table."""
     dsn = get_settings().postgres.effective_dsn()
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("DROP TABLE IF EXISTS bench_sync_limit")
+        await conn.execute("CHECKPOINT")  # the previous run's dirty pages are not this one's cost
         await conn.execute(f"CREATE UNLOGGED TABLE bench_sync_limit (LIKE {like})")
     finally:
         await conn.close()
@@ -233,34 +293,46 @@ def start_ssh(tmp: Path) -> LoopbackSshServer:
     return server
 
 
-async def main_async(rows: int, formats: list[str], transfers: list[str], tmp: Path) -> None:
+async def main_async(
+    rows: int, formats: list[str], transfers: list[str], runs: int, tmp: Path
+) -> None:
     async with ClickHouse(get_settings().clickhouse) as ch:
         with timed() as t:
             count, size = await fill_source(ch, rows)
     print(f"source: {count:,} rows x 20 columns, {size / 2**20:,.0f} MiB uncompressed in "
           f"ClickHouse (filled in {t['seconds']:.1f} s)", flush=True)  # fmt: skip
 
-    results: dict[str, float] = {}
-    runs = [(fmt, "stream") for fmt in formats if "stream" in transfers]
+    labels = [(fmt, "stream") for fmt in formats if "stream" in transfers]
     if "ssh" in transfers:  # the typed path: TSV straight into the typed table
-        runs.insert(1 if runs else 0, ("tsv", "ssh"))
-    for fmt, transfer in runs:
-        label = fmt if transfer == "stream" else f"{fmt} ssh"
-        seconds, per_second, nbytes, phases = await run_sync(fmt, transfer)
-        results[label] = per_second
-        print(f"sync {label:<9} {seconds:7.2f} s {per_second:>12,.0f} rows/s  "
-              f"S3 {nbytes / 2**20:,.0f} MiB  ({phases})", flush=True)  # fmt: skip
-    print(f"peak RSS of this process after the syncs: {rss_mb():.0f} MB", flush=True)
-
-    like = "bench_sync_" + (formats[0] if "stream" in transfers else "tsv_ssh")
+        labels.insert(1 if labels else 0, ("tsv", "ssh"))
+    # The baseline's table is like the first served table, which its first sync creates.
+    first = served(*labels[0])
+    await sync_table(first, settings=get_settings())
+    like = first.table
     csv_path = tmp / "source.csv"
     export_seconds = await export_csv(csv_path)
     csv_mib = csv_path.stat().st_size / 2**20
     print(f"CSV export (ClickHouse → local file): {export_seconds:.2f} s, {csv_mib:,.0f} MiB",
           flush=True)  # fmt: skip
-    copy_seconds = await physical_limit(csv_path, like)
-    limit = count / copy_seconds
-    print(f"limit psql \\copy   {copy_seconds:7.2f} s {limit:>12,.0f} rows/s", flush=True)
+
+    results: dict[str, list[float]] = {}  # per sync: each run's share of the limit
+    copies: list[float] = []
+    for fmt, transfer in labels:
+        label = fmt if transfer == "stream" else f"{fmt} ssh"
+        seconds, paired, nbytes, phases = await run_sync(
+            fmt, transfer, runs, lambda: physical_limit(csv_path, like)
+        )
+        copies += paired
+        results[label] = [c / s for c, s in zip(paired, seconds, strict=True)]
+        per_second = [count / s for s in seconds]
+        print(f"sync {label:<9} {spread(seconds)} s  {spread(per_second, '{:,.0f}')} rows/s  "
+              f"S3 {nbytes / 2**20:,.0f} MiB; \\copy beside it {spread(paired)} s",
+              flush=True)  # fmt: skip
+        for phase, values in phases.items():
+            print(f"    {phase:<9} {spread(values)} s", flush=True)
+    print(f"peak RSS of this process after the syncs: {rss_mb():.0f} MB", flush=True)
+    limit = count / statistics.median(copies)
+    print(f"limit psql \\copy   {spread(copies)} s {limit:>12,.0f} rows/s", flush=True)
     csv_path.unlink()
     naive = await naive_insert(like)
     print(f"naive executemany ({NAIVE_SAMPLE:,} rows) {naive:>12,.0f} rows/s "
@@ -272,14 +344,17 @@ async def main_async(rows: int, formats: list[str], transfers: list[str], tmp: P
         print(f"ClickHouse postgresql() push {pushed:7.2f} s {count / pushed:>12,.0f} rows/s",
               flush=True)  # fmt: skip
 
-    for label, per_second in results.items():
-        print(f"{label}: {per_second / limit:.0%} of the physical limit, "
-              f"{per_second / naive:.1f}x naive INSERT")  # fmt: skip
+    for label, shares in results.items():
+        print(f"{label}: {spread(shares, '{:.0%}')} of the physical limit (median of the runs' "
+              f"sync / \\copy beside it), {statistics.median(shares) * limit / naive:.1f}x "
+              "naive INSERT")  # fmt: skip
     if "tsv" in results and "tsv ssh" in results:
-        print(f"tsv ssh / tsv stream: {results['tsv ssh'] / results['tsv']:.2f}x")
+        ratio = statistics.median(results["tsv ssh"]) / statistics.median(results["tsv"])
+        print(f"tsv ssh / tsv stream: {ratio:.2f}x")
     if not isinstance(pushed, str):
         print(f"ClickHouse push: {count / pushed / limit:.0%} of the physical limit")
     print(f"peak RSS of this process at the end: {rss_mb():.0f} MB")
+    print(load_line())
 
 
 def main() -> None:
@@ -289,16 +364,22 @@ def main() -> None:
                         choices=["tsv", "csv", "json"])  # fmt: skip
     parser.add_argument("--transfers", nargs="+", default=["stream", "ssh"],
                         choices=["stream", "ssh"])  # fmt: skip
+    parser.add_argument("--runs", type=int, default=3, help="reported runs of each sync (>= 1)")
     options = parser.parse_args()
+    if options.runs < 1:
+        parser.error("--runs must be at least 1")
 
     print(machine_line())
+    print(load_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="stir-bench-sync-") as tmp:
         root = Path(tmp)
         _, clickhouse, stack = start_servers(root)
         sshd = None
         try:
             sshd = start_ssh(root) if "ssh" in options.transfers else None
-            asyncio.run(main_async(options.rows, options.formats, options.transfers, root))
+            asyncio.run(
+                main_async(options.rows, options.formats, options.transfers, options.runs, root)
+            )
         finally:
             if sshd is not None:
                 sshd.stop()

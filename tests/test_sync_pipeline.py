@@ -11,6 +11,7 @@ import uuid
 
 import asyncpg
 import pytest
+import zstandard
 from conftest import ClickHouseServer, PostgresService, S3Service, s3_boto, settings_for_servers
 
 from stir.clickhouse import ClickHouse, ClickHouseError
@@ -114,11 +115,16 @@ async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
     prefix = s3_run_prefix(settings.s3.prefix, "public", "sync_e2e", summary.run_id)
     listed = s3_boto(settings).list_objects_v2(Bucket=settings.s3.bucket, Prefix=prefix)
     keys = sorted(o["Key"][len(prefix) :] for o in listed["Contents"])
-    assert keys == [MANIFEST_NAME, *(f"part-{i:05d}.tsv" for i in range(4))]
+    # The stream transfer's parts are zstd-compressed; each holds its rows and a header.
+    assert keys == [MANIFEST_NAME, *(f"part-{i:05d}.tsv.zst" for i in range(4))]
     body = s3_boto(settings).get_object(Bucket=settings.s3.bucket, Key=prefix + MANIFEST_NAME)
     manifest = Manifest.from_dict(json.loads(body["Body"].read()))
     assert manifest.rows == 10_000
     assert len(manifest.parts) == 4
+    assert manifest.extra["compression"] == "zstd"
+    text = zstandard.ZstdDecompressor().decompressobj().decompress(read_part(settings, manifest, 0))
+    assert text.count(b"\n") == manifest.parts[0].rows + 1
+    assert text.startswith(b"id\tname\tscore\tgrp\tsmall\n")
     assert [c.name for c in manifest.columns] == ["id", "name", "score", "grp", "small"]
     assert [c.postgres_type for c in manifest.columns][:2] == ["numeric(20,0)", "text"]
     assert "FROM `mart_e2e`" in manifest.source_query

@@ -39,8 +39,22 @@ EXTENSIONS = {
 }
 
 
+# Parts for the stream transfer are zstd-compressed by ClickHouse (chosen by the key's `.zst`
+# suffix) and decompressed by the loader as they stream: 4-10x fewer bytes through S3 and the
+# loader's HTTP client, for a cheap level-1 compression. The ssh transfer keeps plain parts,
+# because PostgreSQL COPYs them from the file as they are.
+COMPRESSION_SUFFIX = {"zstd": ".zst"}
+COMPRESSION_SETTINGS: dict[str, object] = {"output_format_compression_level": 1}
+
+
 class ExportError(RuntimeError):
     pass
+
+
+def compression_of(manifest: Manifest) -> str | None:
+    """How the run's parts are compressed (None: plain), as its export recorded."""
+    value = manifest.extra.get("compression")
+    return str(value) if value else None
 
 
 def s3_function(s3: S3Settings) -> tuple[str, dict[str, str]]:
@@ -91,6 +105,21 @@ def plan_columns(decl: ServedTable, described: list[tuple[str, str]]) -> list[Co
     return infos
 
 
+# A part smaller than this is not worth its own ClickHouse query and COPY.
+MIN_PART_ROWS = 100_000
+
+
+def automatic_parts(rows: int, rows_per_part: int, parallel: int, keyed: bool) -> int:
+    """Parts of an export that does not declare `parts`: one per `rows_per_part` rows, and with
+    keys at least two per export stream (of at least `MIN_PART_ROWS` each), so that the load
+    COPYs the first parts while ClickHouse still writes the others (one part, or one per stream,
+    would leave the load waiting for the whole export)."""
+    parts = max(1, math.ceil(rows / rows_per_part))
+    if keyed:
+        parts = max(parts, min(2 * max(1, parallel), rows // MIN_PART_ROWS))
+    return parts
+
+
 async def load_manifest(
     client: Any, s3: S3Settings, schema: str, table: str, run_id: str
 ) -> Manifest | None:
@@ -110,10 +139,13 @@ async def export_table(
     parallel: int = 2,
     on_plan: Callable[[Manifest], Awaitable[None]] | None = None,
     on_part: Callable[[PartInfo], Awaitable[None]] | None = None,
+    compression: str | None = None,
 ) -> ExportResult:
     """Export the mart in parts, then write the manifest. A fresh export first calls `on_plan`
     with the manifest as planned (columns and format, no parts yet), then `on_part` with each part
-    as soon as it is in S3: the load can start on a part while later parts are still exported."""
+    as soon as it is in S3: the load can start on a part while later parts are still exported.
+    `compression` ("zstd"): the parts are compressed (recorded in the manifest's `extra`); a
+    reused export keeps however it was written."""
     started = time.monotonic()
     existing = await load_manifest(client, s3, decl.schema, decl.table, run_id)
     if existing is not None:
@@ -126,7 +158,7 @@ async def export_table(
     columns = plan_columns(decl, await describe(ch, decl.model))
     source = _source(decl.model)
     total = int(await ch.fetch_value(f"SELECT count() FROM {source}"))
-    parts = decl.parts or max(1, math.ceil(total / decl.rows_per_part))
+    parts = decl.parts or automatic_parts(total, decl.rows_per_part, parallel, bool(decl.keys))
     if parts > 1 and not decl.keys:
         raise ExportError(f"{decl.model}: splitting into {parts} parts needs keys")
     hash_expr = f"cityHash64({', '.join(ch_ident(k) for k in decl.keys)}) % {parts}"
@@ -148,6 +180,7 @@ async def export_table(
     prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
     function, credentials = s3_function(s3)
     semaphore = asyncio.Semaphore(parallel)
+    suffix = COMPRESSION_SUFFIX[compression] if compression else ""
     planned = Manifest(
         table=decl.table,
         model=decl.model,
@@ -157,20 +190,21 @@ async def export_table(
         parts=(),
         source_query=query,
         created_at=datetime.now(UTC).isoformat(),
-        extra={"schema": decl.schema, "keys": list(decl.keys)},
+        extra={"schema": decl.schema, "keys": list(decl.keys)}
+        | ({"compression": compression} if compression else {}),
     )
     if on_plan is not None:
         await on_plan(planned)
 
     async def one(index: int) -> PartInfo:
-        key = f"{prefix}part-{index:05d}.{ext}"
+        key = f"{prefix}part-{index:05d}.{ext}{suffix}"
         query_id = f"stir-{decl.table}-{run_id}-{index}"
         params = {"url": object_url(s3, key), "fmt": ch_format, "part": index, **credentials}
         async with semaphore:
             await ch.execute(
                 f"INSERT INTO FUNCTION {function} {query}",
                 params,
-                settings=EXPORT_SETTINGS,
+                settings={**EXPORT_SETTINGS, **(COMPRESSION_SETTINGS if compression else {})},
                 query_id=query_id,
             )
         meta = await head(client, s3.bucket, key)

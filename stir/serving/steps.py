@@ -20,7 +20,7 @@ from stir.locks import table_lock
 from stir.serving.cleanup import prune_runs
 from stir.serving.diff import TableDiff, diff_tables
 from stir.serving.enrich import enrich
-from stir.serving.export import ExportResult, export_table, load_manifest
+from stir.serving.export import ExportResult, compression_of, export_table, load_manifest
 from stir.serving.freshness import stamp
 from stir.serving.gates import GateReport, check_changed_fraction, run_gates
 from stir.serving.load import LoadResult, drop_stale_incoming, finalize, load_run
@@ -30,6 +30,9 @@ from stir.serving.s3 import CheckpointError, delete_keys, head, list_keys, s3_cl
 from stir.serving.ssh import load_run_over_ssh
 from stir.serving.swap import SwapResult, rollback, swap
 from stir.settings import Settings
+
+# The stream transfer's parts are compressed (`stir.serving.export.COMPRESSION_SUFFIX`).
+STREAM_COMPRESSION = "zstd"
 
 
 async def export_to_s3(
@@ -69,7 +72,7 @@ async def export_and_load(
             try:
                 return await export_table(
                     ch, client, s3, decl, run_id, parallel=parallel, on_plan=on_plan,
-                    on_part=parts.put,
+                    on_part=parts.put, compression=STREAM_COMPRESSION,
                 )  # fmt: skip
             finally:
                 parts.put_nowait(None)  # no more parts: the load finishes what it has
@@ -137,6 +140,12 @@ async def load_incoming_ssh(
 ) -> LoadResult:
     """The ssh transfer: the PostgreSQL host fetches each part (presigned URL, over SSH) and
     PostgreSQL COPYs it from the file; the remote files are removed, also on failure."""
+    if (compression := compression_of(manifest)) is not None:
+        raise CheckpointError(
+            f"run {manifest.run_id} of {decl.ref} was exported for the stream transfer "
+            f"({compression}-compressed parts, which PostgreSQL cannot COPY from a file): "
+            "retry it with transfer stream, or sync with a new run"
+        )
     async with s3_client(settings.s3) as client:
         return await load_run_over_ssh(
             settings.postgres.effective_dsn(), client, settings.s3, settings.ssh, decl, manifest,
@@ -170,8 +179,8 @@ async def check_gates(
 async def finalize_incoming(
     decl: ServedTable, incoming: str, settings: Settings, manifest: Manifest | None = None
 ) -> float:
-    """SET LOGGED, primary key, declared indexes, ANALYZE, and the run's stamp (for freshness);
-    returns the seconds taken."""
+    """Primary key, declared indexes, ANALYZE (SET LOGGED first for an enriched table), and the
+    run's stamp (for freshness); returns the seconds taken."""
     async with postgres(settings) as conn:
         seconds = await finalize(conn, decl, incoming)
         if manifest is not None:

@@ -6,11 +6,11 @@ calls it directly (scripts, tests, the CLI) or, in a flow run, as its Prefect ta
 
 
 export (skipped when the run's manifest already exists) → check the S3 checkpoint → load into an
-UNLOGGED incoming table → enrichment joins (when declared) → gates → SET LOGGED, keys, indexes,
-ANALYZE → the data diff against the live table and its gate (when declared) → atomic swap →
-prune old S3 runs. Any failure before the swap leaves the live table untouched and drops the
-incoming table; the run's S3 checkpoint stays, so `sync_table(decl, run_id=<the failed run>)`
-retries without re-querying ClickHouse.
+incoming table → enrichment joins (when declared) → gates → keys, indexes, ANALYZE (SET LOGGED
+for an enriched table) → the data diff against the live table and its gate (when declared) →
+atomic swap → prune old S3 runs. Any failure before the swap leaves the live table untouched
+and drops the incoming table; the run's S3 checkpoint stays, so `sync_table(decl,
+run_id=<the failed run>)` retries without re-querying ClickHouse.
 
 `diff_table` (`stir diff`) runs the same steps up to the swap, diffs, and swaps nothing: it drops
 its incoming table and its S3 run.

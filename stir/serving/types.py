@@ -2,7 +2,7 @@
 
 Every ClickHouse column type a mart can have maps to one PostgreSQL type (`pg_type`), and to a
 SELECT expression (`export_expression`) whose output, in the chosen file format, PostgreSQL's
-COPY (CSV path) or `jsonb_populate_record` (JSON path) reads back exactly:
+COPY (CSV path) or `json_populate_record` (JSON path) reads back exactly:
 
 - DateTime/DateTime64 (any time zone) are written in UTC ISO form (`date_time_output_format=iso`)
   and load into `timestamptz`; PostgreSQL keeps at most microseconds (DateTime64(7..9) rounds).
