@@ -143,7 +143,9 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
     ids = await platform.run_deployments(TOGETHER_AT_TWO)
     late_core = (await platform.run_deployments(["core"]))[0]
     outcomes = await platform.wait_final([*ids, late_core], timeout=900)
-    late = outcomes.pop(late_core)
+    # Either core run may be the one that starts first: the other is refused by the
+    # deployment's limit (Cancelled), or runs after it; never beside it.
+    cores = [outcomes.pop(ids[TOGETHER_AT_TWO.index("core")]), outcomes.pop(late_core)]
     bad = [o for o in outcomes.values() if o.state_type != StateType.COMPLETED]
     assert bad == [], describe(outcomes) + "\n" + platform.log_tails()
     by_tier = {o.name.rpartition("-20")[0]: o for o in outcomes.values()}
@@ -151,11 +153,10 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
     assert holder.state_name == "Completed"  # the holder is never starved
     # Each fast tier either ran before the holder took the window or gave way to it.
     assert all(o.state_name in ("Completed", "Skipped") for o in outcomes.values())
-    # The late core run waited for no one: refused by the deployment's limit while the first
-    # ran, or run after it; never beside it.
-    assert late.state_name in ("Cancelled", "Completed", "Skipped"), describe({late_core: late})
-    runs_of_core = [o for o in (by_tier["core"], late) if o.start_time is not None]
-    assert not overlapping(runs_of_core), describe({o.id: o for o in runs_of_core})
+    described = describe({o.id: o for o in cores})
+    assert all(o.state_name in ("Cancelled", "Completed", "Skipped") for o in cores), described
+    assert any(o.state_name in ("Completed", "Skipped") for o in cores), described
+    assert not overlapping([o for o in cores if o.start_time is not None]), described
     # No fast tier worked while the holder held the window (from the holder's own log line).
     # (The API's text search matches any of the words: the line itself is picked here. A retry
     # of the holder would hold again: the window counts from the first.)
@@ -168,7 +169,7 @@ async def test_tiers_started_together_never_fail(platform: PrefectPlatform) -> N
     # flow returns): a few seconds of slack, far below any tier's work at xs.
     window = Interval(held.timestamp + timedelta(seconds=5), holder.end_time)
     worked = [
-        o for o in [*outcomes.values(), late] if o is not holder and o.state_name == "Completed"
+        o for o in [*outcomes.values(), *cores] if o is not holder and o.state_name == "Completed"
     ]
     inside = [o.name for o in worked if overlapping([Interval(o.start_time, o.end_time), window])]
     assert inside == [], f"ran while the window was held from {held.timestamp}: {inside}"
