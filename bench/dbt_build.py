@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine_line, timed
-from seed import run_seed, start_servers
+from seed import run_seed, start_servers, stop_servers
 
 from stir.domain.tiers import get_tier
 
@@ -81,9 +81,7 @@ def main() -> None:
                 for name, seconds in slowest(results):
                     print(f"    {name:<48} {seconds:6.1f} s  {seconds / node_time:5.1%}")
         finally:
-            clickhouse.stop()
-            for name in ("s3", "postgres"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from _common import machine_line, timed
-from seed import start_servers
+from seed import start_servers, stop_servers
 from sync import SOURCE, fill_source
 
 from stir.clickhouse import ClickHouse
@@ -105,9 +105,7 @@ def main() -> None:
         try:
             asyncio.run(main_async(options.rows, options.runs, options.changed))
         finally:
-            clickhouse.stop()
-            for name in ("postgres", "s3"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
             shutil.rmtree(root / "clickhouse", ignore_errors=True)
 
 

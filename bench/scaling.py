@@ -37,7 +37,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine_line
-from seed import raw_rows, start_servers
+from seed import raw_rows, start_servers, stop_servers
 
 from stir.clickhouse import ClickHouse
 from stir.domain.declaration import served_tables
@@ -167,9 +167,7 @@ def main() -> None:
                           f"peak {step.peak_mb:6.0f} MB  ClickHouse {step.clickhouse_mb:6.0f} MB",
                           flush=True)  # fmt: skip
         finally:
-            clickhouse.stop()
-            for name in ("s3", "postgres"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
     scales = list(curve)
     if len(scales) > 1:
         print("\ngrowth exponent k (time ∝ rows^k) between consecutive scales:")

@@ -57,6 +57,13 @@ def start_servers(root: Path) -> tuple[dict[str, str], EmbeddedClickHouse, Stack
     return env, clickhouse, stack
 
 
+def stop_servers(clickhouse: EmbeddedClickHouse, stack: Stack) -> None:
+    """Stop what `start_servers` started."""
+    clickhouse.stop()
+    for name in ("s3", "postgres"):
+        stack.service(name).down()
+
+
 def run_seed(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run `stir seed ARGS`; wall seconds, peak RSS in MB of the process tree, its output."""
     command = [sys.executable, "-c", "from stir.cli import app; app()", "seed", *args]
@@ -134,9 +141,7 @@ def main() -> None:
                 if max(peak_mb, incr_mb) > MEMORY_LIMIT_MB:
                     print(f"  over the {MEMORY_LIMIT_MB} MB limit:\n{text}")
         finally:
-            clickhouse.stop()
-            for name in ("postgres", "s3"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))  # its loopback SSH server
 from _common import machine_line, timed
-from seed import start_servers
+from seed import start_servers, stop_servers
 from ssh_server import LoopbackSshServer
 
 from stir.clickhouse import ClickHouse
@@ -383,9 +383,7 @@ def main() -> None:
         finally:
             if sshd is not None:
                 sshd.stop()
-            clickhouse.stop()
-            for name in ("postgres", "s3"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
             shutil.rmtree(root / "clickhouse", ignore_errors=True)
 
 

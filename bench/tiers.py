@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine_line, timed
 from dbt_build import dbt_build, slowest
-from seed import run_seed, start_servers
+from seed import run_seed, start_servers, stop_servers
 
 from stir.domain.tiers import TIER_ORDER, TIERS, Tier, dbt_build_args
 from stir.tasks.shared_layer import SELECTOR as SHARED_LAYER_SELECTOR
@@ -176,9 +176,7 @@ def main() -> None:
                     )
                 )
         finally:
-            clickhouse.stop()
-            for name in ("s3", "postgres"):
-                stack.service(name).down()
+            stop_servers(clickhouse, stack)
 
 
 if __name__ == "__main__":
