@@ -413,7 +413,6 @@ SLOWEST_MODULES = (
     "test_dbt_project.py",
     "test_external_servers.py",
     "test_status.py",
-    "test_blocks.py",
     "test_deployments.py",
     "test_notify.py",
 )

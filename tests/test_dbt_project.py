@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -180,6 +181,26 @@ def test_every_model_is_documented_and_tested(dbt: Dbt) -> None:
         n["name"] for n in nodes if n["resource_type"] == "model" and not n["description"]
     ]
     assert undocumented == []
+
+
+def test_every_variable_is_read_without_a_default_and_declared_in_dbt_project_yml() -> None:
+    """One value per setting: a default at a call site would be a second copy that silently
+    differs from dbt_project.yml's once either changes."""
+    import yaml
+
+    declared = set(yaml.safe_load((PROJECT / "dbt_project.yml").read_text())["vars"])
+    calls = [
+        (path.relative_to(PROJECT), call)
+        for path in sorted(PROJECT.glob("[mt]*/**/*"))
+        if path.suffix in (".sql", ".yml") and "target" not in path.parts
+        for call in re.findall(r"\bvar\(([^)]*)\)", path.read_text())
+    ]
+    assert len(calls) > 50  # the scan found the project's calls
+    with_default = [(str(path), call) for path, call in calls if "," in call]
+    assert with_default == []
+    # (`var(setting)` in a generic test reads the name its caller passes, itself a declared var.)
+    names = {call.strip().strip("'\"") for _, call in calls if call.strip()[0] in "'\""}
+    assert names <= declared, f"read but not declared: {sorted(names - declared)}"
 
 
 def test_staging_covers_every_source(dbt: Dbt) -> None:

@@ -9,7 +9,7 @@
     instance role). Run by hand with transform/profiles.yml, dbt has no such var: the STIR_*
     environment stands in. -#}
 {% macro s3_drop(path, format='CSVWithNames', structure=none) -%}
-    {%- set s3 = var('stir_s3', none) -%}
+    {%- set s3 = var('stir_s3') -%}
     {%- if s3 is none -%}
         {%- set parts = [env_var('STIR_S3_ENDPOINT_URL', 'http://127.0.0.1:4566').rstrip('/'), env_var('STIR_S3_BUCKET', 'stir-staging')] -%}
         {%- set prefix = env_var('STIR_S3_PREFIX', 'stir').strip('/') -%}

@@ -14,12 +14,12 @@
     CPE. NULL audience, NULL result. -#}
 {% macro estimated_post_cost(audience, engagements) -%}
     if({{ audience }} is null, NULL, greatest(
-        toFloat64({{ audience }}) / 1000 * {{ var('collection_cost_cpm_usd', 6.0) }},
-        toFloat64(coalesce({{ engagements }}, 0)) * {{ var('collection_cost_cpe_usd', 0.08) }}))
+        toFloat64({{ audience }}) / 1000 * {{ var('collection_cost_cpm_usd') }},
+        toFloat64(coalesce({{ engagements }}, 0)) * {{ var('collection_cost_cpe_usd') }}))
 {%- endmacro %}
 
 {% macro estimated_media_value(audience, engagements, views) -%}
     if({{ audience }} is null, NULL,
-        toFloat64(coalesce({{ views }}, toFloat64({{ audience }}) * {{ var('organic_reach_rate', 0.25) }})) / 1000 * {{ var('media_value_cpm_usd', 9.0) }}
-        + toFloat64(coalesce({{ engagements }}, 0)) * {{ var('media_value_cpe_usd', 0.12) }})
+        toFloat64(coalesce({{ views }}, toFloat64({{ audience }}) * {{ var('organic_reach_rate') }})) / 1000 * {{ var('media_value_cpm_usd') }}
+        + toFloat64(coalesce({{ engagements }}, 0)) * {{ var('media_value_cpe_usd') }})
 {%- endmacro %}

@@ -15,7 +15,7 @@
 -- Shared commenters come per profile pair from int_audience__shared_commenters, commenter counts
 -- from int_audience__profile_commenters. The table is the largest of the collections tier (about
 -- Σ n²/2 rows), so it holds integer keys only; marts add profile keys for the rows they serve.
-{% set min_commenters = var('overlap_min_commenters', 20) %}
+{% set min_commenters = var('overlap_min_commenters') %}
 with members as (
     select
         collection_id,
@@ -106,9 +106,9 @@ select
     geo_similarity,
     toLowCardinality(overlap_method) as overlap_method,
     multiIf(
-        overlap_method = 'same_creator', toNullable(toFloat64({{ var('same_creator_overlap_rate', 0.5) }})),
+        overlap_method = 'same_creator', toNullable(toFloat64({{ var('same_creator_overlap_rate') }})),
         overlap_method = 'commenters', toNullable(toFloat64(shared_commenters) / least(commenters_a, commenters_b)),
-        overlap_method = 'geography', toNullable(least(1.0, geo_similarity) * {{ var('overlap_geo_prior', 0.05) }}),
+        overlap_method = 'geography', toNullable(least(1.0, geo_similarity) * {{ var('overlap_geo_prior') }}),
         NULL) as overlap_rate,
     overlap_rate * least(audience_a, audience_b) as estimated_shared_audience
 from scored

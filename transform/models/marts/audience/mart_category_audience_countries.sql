@@ -48,4 +48,4 @@ select
     toInt32(row_number() over (partition by platform, category order by audience_share desc, country)) as country_rank
 from mix
 order by platform, category, audience_share desc, country
-limit {{ var('category_top_countries', 10) }} by platform, category
+limit {{ var('category_top_countries') }} by platform, category

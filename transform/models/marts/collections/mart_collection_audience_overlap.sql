@@ -9,7 +9,7 @@ with top_lists as (
     select
         collection_id,
         any(brand_id) as brand_id,
-        groupArraySorted({{ var('collection_overlap_pairs', 50) }})((
+        groupArraySorted({{ var('collection_overlap_pairs') }})((
             -estimated_shared_audience, tracked_profile_id_a, tracked_profile_id_b,
             collection_member_id_a, collection_member_id_b, audience_a, audience_b,
             shared_commenters, geo_similarity, toString(overlap_method), overlap_rate)) as top

@@ -10,7 +10,7 @@ with members as (
 ),
 recent as (
     select * from {{ ref('int_collections__member_content') }}
-    where posted_at > {{ as_of(ref('int_collections__member_content'), 'last_scraped_at') }} - interval {{ var('collection_content_days', 14) }} day
+    where posted_at > {{ as_of(ref('int_collections__member_content'), 'last_scraped_at') }} - interval {{ var('collection_content_days') }} day
 )
 select
     toInt64(m.collection_id) as collection_id,

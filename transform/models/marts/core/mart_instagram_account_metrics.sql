@@ -3,7 +3,7 @@
 -- int_instagram__profiles (latest()); post metrics average the account's last N posts
 -- (var engagement_posts, 12) whose latest snapshot we hold; posting frequency counts posts
 -- published in the 30 days before the as-of time.
-{% set last_n = var('engagement_posts', 12) %}
+{% set last_n = var('engagement_posts') %}
 with profiles as (
     select * from {{ ref('int_instagram__profiles') }}
 ),

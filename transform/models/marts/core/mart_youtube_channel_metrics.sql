@@ -1,7 +1,7 @@
 {{ config(order_by='channel_id', tags=['core']) }}
 -- One row per YouTube channel: subscribers, views, engagement over its last N videos (views,
 -- likes and comments per view) and upload cadence over the 30 days before the as-of time.
-{% set last_n = var('engagement_posts', 12) %}
+{% set last_n = var('engagement_posts') %}
 with channels as (
     select * from {{ ref('int_youtube__channels') }}
 ),

@@ -35,4 +35,4 @@ select
     toLowCardinality(if(views_log_ratio > typical_log_ratio, 'overestimated', 'underestimated')) as direction,
     toInt32(row_number() over (order by abs(robust_z) desc, views_abs_log_error desc, channel_id)) as divergence_rank
 from scored
-where abs(robust_z) >= {{ var('vidooly_outlier_z', 2) }}
+where abs(robust_z) >= {{ var('vidooly_outlier_z') }}
