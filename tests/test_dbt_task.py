@@ -156,3 +156,24 @@ def test_dbt_follows_prefect_logging_level(prefect_level: str, dbt_level: str) -
     with temporary_settings({PREFECT_LOGGING_LEVEL: prefect_level}):
         level = dbt_log_level()
     assert level.value == dbt_level
+
+
+def test_node_tasks_trust_the_full_ca_bundle_whenever_the_api_speaks_tls() -> None:
+    """The one-certificate bundle that spares each node's task the full CA bundle is given only
+    for a plain-http API; a TLS API (Prefect Cloud, a server behind https) keeps its own."""
+    import prefect.settings
+
+    from stir.tasks.dbt import _for_plain_http
+
+    bundle = "/etc/ssl/certs/operators-bundle.pem"
+    for url, kept in (
+        ("https://api.prefect.cloud/api/accounts/a/workspaces/w", True),
+        ("http://127.0.0.1:4200/api", False),
+        (None, False),  # Prefect's temporary server on loopback
+    ):
+        settings = prefect.settings.Settings().copy_with_update(
+            updates={prefect.settings.PREFECT_API_URL: url,
+                     prefect.settings.PREFECT_API_SSL_CERT_FILE: bundle}
+        )  # fmt: skip
+        cert_file = _for_plain_http(settings).api.ssl_cert_file
+        assert (cert_file == bundle) is kept, (url, cert_file)

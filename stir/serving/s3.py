@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,17 @@ from aiobotocore.session import get_session
 from stir.settings import S3Settings
 
 CHUNK = 1 << 20
+
+# One botocore session per thread (sessions are not thread-safe; clients made from one are
+# cheap): a fresh session re-reads the S3 service model for every client, ~50 ms of CPU each,
+# and a sync makes several clients per table.
+_sessions = threading.local()
+
+
+def _session() -> Any:
+    if getattr(_sessions, "session", None) is None:
+        _sessions.session = get_session()
+    return _sessions.session
 
 
 class CheckpointError(RuntimeError):
@@ -33,7 +45,7 @@ async def s3_client(settings: S3Settings) -> AsyncIterator[Any]:
             "aws_access_key_id": settings.access_key_id.get_secret_value(),
             "aws_secret_access_key": settings.secret_access_key.get_secret_value(),
         }
-    async with get_session().create_client(
+    async with _session().create_client(
         "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config, **keys
     ) as client:
         yield client
