@@ -37,6 +37,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterDeploymentId,
     FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
     LogFilter,
     LogFilterFlowRunId,
     LogFilterTextSearch,
@@ -358,6 +360,22 @@ class PrefectPlatform:
             )
             outcomes.update((run.id, RunOutcome.of(run)) for run in runs)
         return outcomes
+
+    async def completed_deployments(self) -> set[str]:
+        """The deployments (by bare name: the tier) with a run that did its work: Completed, not
+        Skipped (a Completed state of another name)."""
+        runs = await self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+            ),
+            limit=200,
+        )
+        by_id = {id_: full.split("/")[1] for full, id_ in self._deployments.items()}
+        return {
+            by_id[run.deployment_id]
+            for run in runs
+            if run.deployment_id in by_id and run.state_name == "Completed"
+        }
 
     async def wait_final(
         self,
