@@ -80,6 +80,37 @@ def read_part(settings: Settings, manifest: Manifest, index: int) -> bytes:
 # --- the happy path ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("order_by", "ranges"),
+    [("id", True), ("(small, id)", False)],
+    ids=["sorted by its key: key ranges", "sorted otherwise: hashed"],
+)
+async def test_an_export_in_parts_holds_every_row_once(
+    settings: Settings, ch: ClickHouse, order_by: str, ranges: bool
+) -> None:
+    """A mart sorted by its first key is split into key ranges (each part reads only its own
+    granules); any other mart by a hash of its keys. Either way every row is in exactly one
+    part, and each part's recorded count is what it holds."""
+    await make_mart(ch, "mart_split", 10_001)
+    await ch.execute("DROP TABLE IF EXISTS mart_split_sorted")
+    await ch.execute(
+        f"CREATE TABLE mart_split_sorted ENGINE = MergeTree ORDER BY {order_by} "
+        "AS SELECT * FROM mart_split"
+    )
+    decl = ServedTable(model="mart_split_sorted", table="sync_split", keys=("id",), parts=4)
+    exported = (await export_to_s3(decl, uuid.uuid4().hex[:12], settings)).manifest
+    ids_by_part = [
+        [int(line.split(b"\t")[0]) for line in read_part(settings, exported, i).splitlines()[1:]]
+        for i in range(4)
+    ]
+    assert sorted(i for ids in ids_by_part for i in ids) == list(range(10_001))
+    assert [p.rows for p in exported.parts] == [len(ids) for ids in ids_by_part]
+    assert min(len(ids) for ids in ids_by_part) > 2000  # four real parts, not one and three empty
+    contiguous = all(max(ids_by_part[i]) < min(ids_by_part[i + 1]) for i in range(3))
+    assert contiguous is ranges
+    assert ("OFFSET" in exported.source_query) is ranges
+
+
 async def test_sync_exports_parts_and_manifest_then_loads_keys_and_indexes(
     settings: Settings, ch: ClickHouse, pg: asyncpg.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -120,6 +120,66 @@ def automatic_parts(rows: int, rows_per_part: int, parallel: int, keyed: bool) -
     return parts
 
 
+@dataclass(frozen=True)
+class PartSplit:
+    """How an export divides the mart's rows among its parts: a WHERE clause whose query
+    parameters `params(index)` select part `index`, and each part's row count."""
+
+    where: str  # empty: one part, the whole mart
+    counts: dict[int, int]
+    bounds: tuple[int, ...] = ()  # key ranges: the row offset where each part starts, then total
+
+    def params(self, index: int) -> dict[str, int]:
+        if not self.where:
+            return {}
+        if not self.bounds:
+            return {"part": index}
+        return {"lo": self.bounds[index], "hi": self.bounds[index + 1], "total": self.bounds[-1]}
+
+
+async def split_parts(
+    ch: ClickHouse, decl: ServedTable, types: dict[str, str], parts: int, total: int
+) -> PartSplit:
+    """Key ranges when the mart is sorted by its first key column: each part reads only the
+    granules of its range, so the export reads the mart once in all. The range bounds are the
+    key's values at evenly spaced row offsets, looked up by ClickHouse itself (scalar
+    subqueries, which its primary index then uses), so no value of any type passes through
+    here. Otherwise (another sort order, a Nullable key) a hash of the keys, which reads the
+    whole mart for every part."""
+    source = _source(decl.model)
+    if parts <= 1:
+        return PartSplit("", {0: total})
+    first = decl.keys[0]
+    database, _, table = decl.model.rpartition(".")
+    sorting_key = await ch.fetch_value(
+        "SELECT sorting_key FROM system.tables WHERE database = "
+        + ("{database:String}" if database else "currentDatabase()")
+        + " AND name = {table:String}",
+        {"database": database, "table": table},
+    )
+    leading = str(sorting_key or "").split(",")[0].strip().strip("`")
+    if leading != first or types.get(first, "").startswith("Nullable"):
+        hashed = f"cityHash64({', '.join(ch_ident(k) for k in decl.keys)}) % {parts}"
+        counts = await ch.fetch(f"SELECT {hashed} AS part, count() FROM {source} GROUP BY part")
+        return PartSplit(f"{hashed} = {{part:UInt64}}", {int(p): int(n) for p, n in counts})
+
+    key = ch_ident(first)
+
+    def at(offset: str) -> str:
+        return f"(SELECT {key} FROM {source} ORDER BY {key} LIMIT 1 OFFSET {offset})"
+
+    bounds = (*(total * i // parts for i in range(parts)), total)
+    # The last part has no upper bound: a test of constants, which keeps the index usable.
+    lower = f"{key} >= {at('{lo:UInt64}')}"
+    upper = f"({{hi:UInt64}} >= {{total:UInt64}} OR {key} < {at('{hi:UInt64}')})"
+    where = f"{lower} AND {upper}"
+    starts = ", ".join(f"{key} < {at(str(offset))}, {i}" for i, offset in enumerate(bounds[1:-1]))
+    counts = await ch.fetch(
+        f"SELECT multiIf({starts}, {parts - 1}) AS part, count() FROM {source} GROUP BY part"
+    )
+    return PartSplit(where, {int(p): int(n) for p, n in counts}, bounds)
+
+
 async def load_manifest(
     client: Any, s3: S3Settings, schema: str, table: str, run_id: str
 ) -> Manifest | None:
@@ -155,19 +215,14 @@ async def export_table(
         )  # fmt: skip
         return ExportResult(existing, True, time.monotonic() - started)
 
-    columns = plan_columns(decl, await describe(ch, decl.model))
+    described = await describe(ch, decl.model)
+    columns = plan_columns(decl, described)
     source = _source(decl.model)
     total = int(await ch.fetch_value(f"SELECT count() FROM {source}"))
     parts = decl.parts or automatic_parts(total, decl.rows_per_part, parallel, bool(decl.keys))
     if parts > 1 and not decl.keys:
         raise ExportError(f"{decl.model}: splitting into {parts} parts needs keys")
-    hash_expr = f"cityHash64({', '.join(ch_ident(k) for k in decl.keys)}) % {parts}"
-    if parts > 1:
-        counts = dict(
-            await ch.fetch(f"SELECT {hash_expr} AS part, count() FROM {source} GROUP BY part")
-        )
-    else:
-        counts = {0: total}
+    split = await split_parts(ch, decl, dict(described), parts, total)
 
     ext, ch_format = EXTENSIONS[decl.format]
     select = ", ".join(
@@ -175,8 +230,9 @@ async def export_table(
         for c in columns
     )
     query = f"SELECT {select} FROM {source}"
-    if parts > 1:
-        query += f" WHERE {hash_expr} = {{part:UInt64}}"
+    if split.where:
+        query += f" WHERE {split.where}"
+    counts = split.counts
     prefix = s3_run_prefix(s3.prefix, decl.schema, decl.table, run_id)
     function, credentials = s3_function(s3)
     semaphore = asyncio.Semaphore(parallel)
@@ -199,7 +255,12 @@ async def export_table(
     async def one(index: int) -> PartInfo:
         key = f"{prefix}part-{index:05d}.{ext}{suffix}"
         query_id = f"stir-{decl.table}-{run_id}-{index}"
-        params = {"url": object_url(s3, key), "fmt": ch_format, "part": index, **credentials}
+        params = {
+            "url": object_url(s3, key),
+            "fmt": ch_format,
+            **split.params(index),
+            **credentials,
+        }
         async with semaphore:
             await ch.execute(
                 f"INSERT INTO FUNCTION {function} {query}",
