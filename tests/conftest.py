@@ -408,8 +408,8 @@ def s3_boto(settings: Settings) -> Any:
 # first keeps one long module from running alone at the end.
 SLOWEST_MODULES = (
     "test_tiers_on_workers.py",
-    "test_tiers_end_to_end.py",
     "test_installed_wheel.py",
+    "test_tiers_end_to_end.py",
     "test_dbt_project.py",
     "test_external_servers.py",
     "test_status.py",
