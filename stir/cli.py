@@ -128,6 +128,9 @@ def _progress(
     out.print(f"logs: {path}", markup=False, soft_wrap=True)
     with logs_to_file(path), ProgressDisplay(out, subjects, keep=keep) as display:
         yield display
+    # The work and its logs are over; Prefect's temporary API stops at exit and would say so on
+    # the terminal, between the command's summary lines.
+    logging.getLogger("prefect").setLevel(logging.WARNING)
 
 
 def _version(value: bool) -> None:

@@ -246,6 +246,7 @@ async def test_stir_run_core_from_the_installed_package(
     # Progress, not logs: a line for the tier (its dbt nodes and tables), the logs in a file.
     lines = output.splitlines()
     assert len(lines) <= 5, output[-4000:]
+    assert " | INFO " not in output, output  # no log line on the terminal, Prefect's included
     progress = next(line for line in lines if line.startswith("core "))
     done, total = re.search(r"dbt (\d+)/(\d+)", progress).groups()
     assert done == total, progress
