@@ -282,6 +282,17 @@ async def databases_of_their_own(
     return postgres.dsn.rsplit("/", 1)[0] + f"/{name}"
 
 
+async def incoming_tables(pg: asyncpg.Connection, table: str) -> list[str]:
+    """The incoming tables of `table` in PostgreSQL (a run's, before its swap or once it failed)."""
+    from stir.serving.naming import incoming_prefix
+
+    rows = await pg.fetch(
+        "SELECT relname FROM pg_class WHERE left(relname, length($1)) = $1",
+        incoming_prefix(table),
+    )
+    return [r[0] for r in rows]
+
+
 @contextlib.asynccontextmanager
 async def window_held() -> AsyncIterator[None]:
     """The daily batch window held by its holder tier in the background, for the body."""

@@ -21,6 +21,7 @@ from conftest import (
     PostgresService,
     S3Service,
     SlackRecorder,
+    incoming_tables,
     s3_boto,
     settings_for_servers,
 )
@@ -28,7 +29,6 @@ from conftest import (
 from stir.clickhouse import ClickHouse
 from stir.domain.declaration import DeclarationError, Gates, ServedTable
 from stir.serving.gates import GateError
-from stir.serving.naming import incoming_prefix
 from stir.serving.sync import sync_table
 from stir.settings import Settings
 
@@ -75,14 +75,6 @@ async def live_state(pg: asyncpg.Connection, table: str) -> tuple:
             f"obj_description('{table}'::regclass, 'pg_class') FROM {table}"
         )
     )
-
-
-async def incoming_tables(pg: asyncpg.Connection, table: str) -> list[str]:
-    rows = await pg.fetch(
-        "SELECT relname FROM pg_class WHERE left(relname, length($1)) = $1",
-        incoming_prefix(table),
-    )
-    return [r[0] for r in rows]
 
 
 # --- the diff's numbers -------------------------------------------------------------------

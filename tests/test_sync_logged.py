@@ -11,12 +11,17 @@ import uuid
 
 import asyncpg
 import pytest
-from conftest import ClickHouseServer, PostgresService, S3Service, settings_for_servers
+from conftest import (
+    ClickHouseServer,
+    PostgresService,
+    S3Service,
+    incoming_tables,
+    settings_for_servers,
+)
 
 from stir.clickhouse import ClickHouse
 from stir.domain.declaration import Gates, ServedTable
 from stir.serving.gates import GateError
-from stir.serving.naming import incoming_prefix
 from stir.serving.s3 import CheckpointError
 from stir.serving.steps import check_checkpoint, load_incoming_ssh
 from stir.serving.sync import sync_table
@@ -37,14 +42,6 @@ async def make_mart(ch: ClickHouse, name: str, rows: int, offset: int = 0) -> No
         f"concat('v', toString(number + {offset})) AS v, toFloat64(number) / 4 AS x "
         f"FROM numbers({rows})"
     )
-
-
-async def incoming_tables(pg: asyncpg.Connection, table: str) -> list[str]:
-    rows = await pg.fetch(
-        "SELECT relname FROM pg_class WHERE left(relname, length($1)) = $1",
-        incoming_prefix(table),
-    )
-    return [r[0] for r in rows]
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "json"])
