@@ -18,8 +18,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -474,6 +475,113 @@ def test_incremental_post_facts_rebuild_when_the_source_is_replaced(
     )
     posts = ch.command("SELECT uniqExact(post_id) FROM raw_instagram.post_snapshots")
     assert facts == posts
+
+
+# The core tier's per-key incremental models, and the columns whose values are the run's rather
+# than the data's (a full rebuild stamps every row with the newest; an incremental run only the
+# rows it recomputed): readers take the table's newest as_of.
+CORE_INCREMENTAL = {
+    "int_instagram__profiles": {"as_of", "requests_ingested_at"},
+    "int_instagram__profile_post_stats": {"as_of"},
+    "int_youtube__channels": {"as_of"},
+    "int_youtube__video_metrics": set(),
+}
+CORE_MARTS = (
+    "mart_instagram_account_metrics",
+    "mart_instagram_account_grades",
+    "mart_youtube_channel_metrics",
+    "mart_profile_metrics",
+)
+
+
+@dataclass
+class RowCountWatch:
+    """Counts a table's rows over and over from another connection while a build runs: what a
+    reader in another tier would have seen."""
+
+    clickhouse: ClickHouseServer
+    table: str
+    counts: list[int] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> RowCountWatch:
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        client = clickhouse_connect.get_client(
+            host=self.clickhouse.host, port=self.clickhouse.http_port
+        )
+        try:
+            while not self.stop.is_set():
+                self.counts.append(client.command(f"SELECT count() FROM {self.table}"))
+                self.stop.wait(0.01)
+        finally:
+            client.close()
+
+
+def test_core_tier_after_increments_equals_a_full_rebuild_and_never_shows_a_half(
+    dbt: Dbt, settings: Settings, ch: Client, clickhouse: ClickHouseServer
+) -> None:
+    # Two increments, each followed by the tier's incremental run, as the schedule runs them;
+    # then every core mart and incremental model, all columns of all rows, against a
+    # --full-refresh of the same data. Meanwhile a reader counts the profiles: an increment only
+    # adds profiles, so any count below the one before means it saw rows replaced in place.
+    profiles = f"{SCHEMA}_intermediate.int_instagram__profiles"
+    for _ in range(2):
+        asyncio.run(Seeder(settings).increment())
+        before = ch.command(f"SELECT count() FROM {profiles}")
+        with RowCountWatch(clickhouse, profiles) as watch:
+            result = dbt(*CORE_TIER)
+        assert result.returncode == 0, result.stdout[-4000:]
+        assert "rebuilding it" not in result.stdout  # incremental runs, not a rewind's rebuild
+        after = ch.command(f"SELECT count() FROM {profiles}")
+        assert len(watch.counts) > 10
+        assert min(watch.counts) == before
+        assert set(watch.counts) <= {before, after}
+        compiled = {
+            r["unique_id"].split(".")[-1]: r.get("compiled_code") or "" for r in dbt.run_results()
+        }
+        for model in CORE_INCREMENTAL:
+            assert "touched" in compiled[model], f"{model} did not run incrementally"
+    tables = {f"{SCHEMA}_intermediate.{model}": skip for model, skip in CORE_INCREMENTAL.items()}
+    tables.update({f"{SCHEMA}.{mart}": set() for mart in CORE_MARTS})
+    copies = f"{SCHEMA}_incremental_copies"
+    ch.command(f"DROP DATABASE IF EXISTS {copies}")
+    ch.command(f"CREATE DATABASE {copies}")
+    try:
+        columns: dict[str, str] = {}
+        for table, skip in tables.items():
+            database, name = table.split(".")
+            names = ch.query(
+                "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}"
+                " ORDER BY position",
+                parameters={"d": database, "t": name},
+            ).result_columns[0]
+            columns[table] = ", ".join(f"`{c}`" for c in names if c not in skip)
+            ch.command(
+                f"CREATE TABLE {copies}.{name} ENGINE = MergeTree ORDER BY tuple() "
+                f"AS SELECT {columns[table]} FROM {table}"
+            )
+        rebuilt = dbt(*CORE_TIER, "--full-refresh")
+        assert rebuilt.returncode == 0, rebuilt.stdout[-4000:]
+        for table in tables:
+            name = table.split(".")[1]
+            incremental, full = f"{copies}.{name}", f"SELECT {columns[table]} FROM {table}"
+            rows = ch.command(f"SELECT count() FROM {incremental}")
+            assert rows > 0
+            assert ch.command(f"SELECT count() FROM {table}") == rows, table
+            for left, right in ((f"SELECT * FROM {incremental}", full),
+                                (full, f"SELECT * FROM {incremental}")):  # fmt: skip
+                differing = ch.command(f"SELECT count() FROM ({left} EXCEPT ALL {right})")
+                assert differing == 0, f"{table}: {differing} rows differ from a full rebuild"
+    finally:
+        ch.command(f"DROP DATABASE IF EXISTS {copies}")
 
 
 def test_docs_show_the_lineage_from_sources_to_every_served_mart(dbt: Dbt) -> None:

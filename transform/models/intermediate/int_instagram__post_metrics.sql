@@ -29,7 +29,7 @@
 -- `changed` reads the raw table itself: a set of keys needs no dedupe, and skipping FINAL
 -- keeps this a scan of two key columns and _ingested_at instead of a merge of the whole table.
 -- The recompute then reads only those posts; (profile_id, post_id) is the prefix of the raw
--- table's ORDER BY, so the filter uses its primary index.
+-- table's ORDER BY, so the filter uses its primary index, and only their metadata.
 with changed as (
     select distinct profile_id, post_id
     from {{ source('instagram', 'post_snapshots') }}
@@ -55,6 +55,11 @@ select
     max(s.scraped_at) as last_scraped_at,
     max(s.ingested_at) as ingested_at
 from {{ ref('stg_instagram__post_snapshots') }} as s
-inner join {{ ref('stg_instagram__posts') }} as p on p.post_id = s.post_id
+-- an incremental run aggregates the changed posts' metadata only, not every post's (the filter
+-- is on the view's GROUP BY key, so it runs below the aggregation)
+inner join (
+    select * from {{ ref('stg_instagram__posts') }}
+    {% if is_incremental() %}where post_id in (select post_id from changed){% endif %}
+) as p on p.post_id = s.post_id
 where (s.profile_id, s.post_id) in (select profile_id, post_id from changed)
 group by s.profile_id, s.post_id

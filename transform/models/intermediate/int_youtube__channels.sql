@@ -1,12 +1,47 @@
-{{ config(materialized='table', order_by='channel_id', tags=['core']) }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='legacy',
+    unique_key='channel_id',
+    order_by='channel_id',
+    on_schema_change='fail',
+    tags=['core'],
+    pre_hook="{{ reset_if_source_rewound(source('youtube', 'channel_snapshots'), '_ingested_at', 'ingested_at') }}",
+) }}
 -- One row per YouTube channel: its metadata, its latest statistics and those 7 and 30 days
 -- before the as-of time, its Stir category and Vidooly's newest estimate.
-with snapshots as (
+--
+-- Incremental per channel (rows replaced by channel_id, macros/incremental_keys.sql): a run
+-- recomputes the channels an increment touched: new statistics snapshots, metadata or Vidooly
+-- estimates (cut on ingestion time), a snapshot that crossed the 7- or 30-day cut-off as as_of
+-- moved, a category the taxonomy drop now maps differently. The other rows keep the as_of they
+-- were computed at. The watermarks are the newest ingested_at, channel_ingested_at and
+-- estimate_ingested_at the table holds.
+{% set as_of_sql = as_of(source('youtube', 'channel_snapshots')) %}
+with
+{% if is_incremental() %}
+touched as (
+    {{ keys_ingested_since(source('youtube', 'channel_snapshots'), 'channel_id', 'ingested_at') }}
+    union distinct
+    {{ keys_ingested_since(source('youtube', 'channels'), 'channel_id', 'channel_ingested_at') }}
+    union distinct
+    {{ keys_ingested_since(source('vidooly', 'channel_estimates'), 'channel_id', 'estimate_ingested_at') }}
+    union distinct
+    {{ keys_leaving_window(source('youtube', 'channel_snapshots'), 'channel_id', 'scraped_at', 7, as_of_sql) }}
+    union distinct
+    {{ keys_leaving_window(source('youtube', 'channel_snapshots'), 'channel_id', 'scraped_at', 30, as_of_sql) }}
+    union distinct
+    {{ keys_recategorized('youtube', 'channel_id') }}
+),
+{% endif %}
+snapshots as (
     -- *_v: the raw values, which the aliases below would otherwise shadow
     select *, subscribers as subscribers_v, views as views_v from {{ ref('stg_youtube__channel_snapshots') }}
+    {% if is_incremental() %}where channel_id in (select channel_id from touched){% endif %}
 ),
 as_of as (
-    select max(scraped_at) as as_of from snapshots
+    -- from the raw table: the newest scrape needs no dedupe, and the incremental run's
+    -- snapshots are the touched channels' only
+    select {{ as_of_sql }} as as_of
 ),
 stats as (
     select
@@ -19,7 +54,8 @@ stats as (
         {{ latest_before('subscribers_v', 'scraped_at', '(select as_of from as_of) - interval 7 day') }} as subscribers_7d_ago,
         {{ latest_before('subscribers_v', 'scraped_at', '(select as_of from as_of) - interval 30 day') }} as subscribers_30d_ago,
         {{ latest_before('views_v', 'scraped_at', '(select as_of from as_of) - interval 30 day') }} as total_views_30d_ago,
-        max(scraped_at) as last_scraped_at
+        max(scraped_at) as last_scraped_at,
+        max(ingested_at) as ingested_at
     from snapshots
     group by channel_id
 )
@@ -43,8 +79,17 @@ select
     stats.total_views_30d_ago as total_views_30d_ago,
     stats.last_scraped_at as last_scraped_at,
     vid.estimated_monthly_views as estimated_monthly_views,
-    (select as_of from as_of) as as_of
-from {{ ref('stg_youtube__channels') }} as c
+    (select as_of from as_of) as as_of,
+    stats.ingested_at as ingested_at,
+    c.ingested_at as channel_ingested_at,
+    vid.ingested_at as estimate_ingested_at
+from (
+    select * from {{ ref('stg_youtube__channels') }}
+    {% if is_incremental() %}where channel_id in (select channel_id from touched){% endif %}
+) as c
 inner join stats on stats.channel_id = c.channel_id
 left join {{ category_map('youtube') }} as cat on cat.source_category = c.source_category
-left join {{ ref('stg_vidooly__channel_estimates') }} as vid on vid.channel_id = c.channel_id
+left join (
+    select * from {{ ref('stg_vidooly__channel_estimates') }}
+    {% if is_incremental() %}where channel_id in (select channel_id from touched){% endif %}
+) as vid on vid.channel_id = c.channel_id

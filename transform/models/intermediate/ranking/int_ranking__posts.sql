@@ -9,10 +9,10 @@
 {% set baseline_posts = var('baseline_posts') %}
 {% set baseline_min_posts = var('baseline_min_posts') %}
 with ig_as_of as (
-    select any(as_of) as as_of from {{ ref('int_instagram__profiles') }}
+    select {{ as_of(ref('int_instagram__profiles'), 'as_of') }} as as_of
 ),
 yt_as_of as (
-    select any(as_of) as as_of from {{ ref('int_youtube__channels') }}
+    select {{ as_of(ref('int_youtube__channels'), 'as_of') }} as as_of
 ),
 posts as (
     select

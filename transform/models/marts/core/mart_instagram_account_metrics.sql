@@ -2,43 +2,14 @@
 -- One row per Instagram account: the numbers its profile page shows. Latest counts come from
 -- int_instagram__profiles (latest()); post metrics average the account's last N posts
 -- (var engagement_posts, 12) whose latest snapshot we hold; posting frequency counts posts
--- published in the 30 days before the as-of time.
-{% set last_n = var('engagement_posts') %}
+-- published in the 30 days before the as-of time (both from int_instagram__profile_post_stats).
+-- A full rebuild on every run, but a join of two per-profile tables: the incremental models
+-- upstream do the work, and a table rebuilt whole is swapped in atomically for the sync.
 with profiles as (
     select * from {{ ref('int_instagram__profiles') }}
 ),
-recent_posts as (
-    select
-        posts.*,
-        profiles.followers as followers
-    from {{ ref('int_instagram__post_metrics') }} as posts final
-    inner join profiles on profiles.profile_id = posts.profile_id
-    order by posts.profile_id, posts.posted_at desc
-    limit {{ last_n }} by posts.profile_id
-),
 post_stats as (
-    select
-        profile_id,
-        toUInt64(count()) as posts_measured,
-        avg({{ engagement_rate('likes', 'comments', 'followers') }}) as engagement_rate,
-        avg(likes) as avg_likes,
-        avg(comments) as avg_comments,
-        avg(views) as avg_views,
-        quantileExact(0.5)(likes) as median_likes,
-        quantileExact(0.5)(comments) as median_comments,
-        {{ safe_divide('sum(comments)', 'sum(likes)') }} as comment_like_ratio,
-        avg(toFloat64(is_video)) as video_share,
-        avg(toFloat64(is_paid_partnership)) as paid_partnership_share,
-        avg(toFloat64(hashtag_count)) as avg_hashtags_per_post
-    from recent_posts
-    group by profile_id
-),
-cadence as (
-    select
-        profile_id,
-        toUInt64(countIf(posted_at > (select any(as_of) from profiles) - interval 30 day)) as posts_last_30d
-    from {{ ref('int_instagram__post_metrics') }} final
-    group by profile_id
+    select * from {{ ref('int_instagram__profile_post_stats') }}
 )
 select
     toInt64(p.profile_id) as profile_id,
@@ -56,7 +27,7 @@ select
     p.is_business as is_business,
     toBool(p.is_deleted) as is_deleted,
     toInt32(coalesce(ps.posts_measured, 0)) as posts_measured,
-    toNullable(toFloat64(ps.engagement_rate)) as engagement_rate,
+    toNullable(toFloat64({{ safe_divide('ps.avg_interactions', 'p.followers') }})) as engagement_rate,
     toNullable(toFloat64(ps.avg_likes)) as avg_likes,
     toNullable(toFloat64(ps.avg_comments)) as avg_comments,
     toNullable(toFloat64(ps.avg_views)) as avg_views,
@@ -66,15 +37,14 @@ select
     toNullable(toFloat64(ps.video_share)) as video_share,
     toNullable(toFloat64(ps.paid_partnership_share)) as paid_partnership_share,
     toNullable(toFloat64(ps.avg_hashtags_per_post)) as avg_hashtags_per_post,
-    toInt32(coalesce(c.posts_last_30d, 0)) as posts_last_30d,
-    toFloat64(coalesce(c.posts_last_30d, 0)) * 7 / 30 as posts_per_week,
+    toInt32(coalesce(ps.posts_last_30d, 0)) as posts_last_30d,
+    toFloat64(coalesce(ps.posts_last_30d, 0)) * 7 / 30 as posts_per_week,
     toNullable(toInt64(p.followers) - toInt64(p.followers_7d_ago)) as follower_growth_7d,
     toNullable(toInt64(p.followers) - toInt64(p.followers_30d_ago)) as follower_growth_30d,
     toNullable(toFloat64({{ growth_pct('p.followers', 'p.followers_7d_ago') }})) as follower_growth_7d_pct,
     toNullable(toFloat64({{ growth_pct('p.followers', 'p.followers_30d_ago') }})) as follower_growth_30d_pct,
     toNullable(toFloat64({{ safe_divide('p.followers', 'p.following') }})) as follower_following_ratio,
     p.last_scraped_at as last_scraped_at,
-    p.as_of as as_of
+    {{ as_of(ref('int_instagram__profiles'), 'as_of') }} as as_of
 from profiles as p
 left join post_stats as ps on ps.profile_id = p.profile_id
-left join cadence as c on c.profile_id = p.profile_id

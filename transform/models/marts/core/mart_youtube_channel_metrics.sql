@@ -26,7 +26,7 @@ video_stats as (
 cadence as (
     select
         channel_id,
-        toUInt64(countIf(published_at > (select any(as_of) from channels) - interval 30 day)) as uploads_last_30d
+        toUInt64(countIf(published_at > {{ as_of(ref('int_youtube__channels'), 'as_of') }} - interval 30 day)) as uploads_last_30d
     from {{ ref('int_youtube__video_metrics') }}
     group by channel_id
 )
@@ -55,7 +55,7 @@ select
     toNullable(toInt64(c.total_views) - toInt64(c.total_views_30d_ago)) as views_last_30d,
     toNullable(toInt64(c.estimated_monthly_views)) as estimated_monthly_views,
     c.last_scraped_at as last_scraped_at,
-    c.as_of as as_of
+    {{ as_of(ref('int_youtube__channels'), 'as_of') }} as as_of
 from channels as c
 left join video_stats as v on v.channel_id = c.channel_id
 left join cadence as u on u.channel_id = c.channel_id

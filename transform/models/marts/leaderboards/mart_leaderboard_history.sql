@@ -7,9 +7,9 @@
 {% set days = var('leaderboard_history_days') %}
 {% set size = var('leaderboard_size') %}
 with as_of as (
-    select 'instagram' as platform, toDate(any(as_of)) as as_of_day from {{ ref('int_instagram__profiles') }}
+    select 'instagram' as platform, toDate({{ as_of(ref('int_instagram__profiles'), 'as_of') }}) as as_of_day
     union all
-    select 'youtube' as platform, toDate(any(as_of)) as as_of_day from {{ ref('int_youtube__channels') }}
+    select 'youtube' as platform, toDate({{ as_of(ref('int_youtube__channels'), 'as_of') }}) as as_of_day
 ),
 daily as (
     -- the audience at each profile's last scrape of each day (latest: NULL when that scrape hid

@@ -5,7 +5,7 @@
 -- read it to see which creators of their lists disappeared or closed their account.
 {% set lookback = var('ranking_lookback_days') %}
 with as_of as (
-    select any(as_of) as as_of from {{ ref('int_instagram__profiles') }}
+    select {{ as_of(ref('int_instagram__profiles'), 'as_of') }} as as_of
 ),
 privacy as (
     select
