@@ -23,8 +23,12 @@ def dbt_build_args(selector: str) -> list[str]:
     """The dbt command line that builds the selector called `selector` in
     transform/selectors.yml, where each selection is spelled once (a tier's: its models, then
     the tests that read only what this build builds; tests that also read another owner's
-    models run separately, see `Tier.cross_owner_tests`)."""
-    return ["build", "--selector", selector]
+    models run separately, see `Tier.cross_owner_tests`).
+
+    Without the unit tests: their inputs are fixed rows, so a scheduled run would repeat the
+    same answer on every run (dbt Labs advises running them in development and CI only). They
+    run in `stir ci` and in the project's test suite."""
+    return ["build", "--selector", selector, "--exclude-resource-type", "unit_test"]
 
 
 class WindowRole(StrEnum):

@@ -30,7 +30,7 @@ touched as (
 {% endif %}
 posts as (
     select *
-    from {{ ref('int_instagram__post_metrics') }} final
+    from {{ post_facts() }}
     {% if is_incremental() %}where profile_id in (select profile_id from touched){% endif %}
 ),
 recent_posts as (

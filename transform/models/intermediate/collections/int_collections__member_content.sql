@@ -18,7 +18,7 @@ select
     views,
     toUInt64(coalesce(likes, 0) + coalesce(comments, 0)) as engagements,
     last_scraped_at
-from {{ ref('int_instagram__post_metrics') }} final
+from {{ post_facts() }}
 where concat('instagram:', toString(profile_id)) in (select profile_key from tracked)
 union all
 select

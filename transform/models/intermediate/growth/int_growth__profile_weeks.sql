@@ -17,7 +17,7 @@ posts as (
         count() as posts_published,
         avg(coalesce(likes, 0) + coalesce(comments, 0)) as avg_interactions,
         cast(null, 'Nullable(Float64)') as avg_view_engagement
-    from {{ ref('int_instagram__post_metrics') }} final
+    from {{ post_facts() }}
     group by profile_id, week_start
     union all
     select

@@ -31,7 +31,7 @@ posts as (
         {{ engagement_rate('p.likes', 'p.comments', 'a.followers') }} as engagement_rate,
         p.last_scraped_at as last_scraped_at,
         (select as_of from ig_as_of) as as_of
-    from {{ ref('int_instagram__post_metrics') }} as p final
+    from {{ post_facts() }} as p
     inner join {{ ref('int_instagram__profiles') }} as a on a.profile_id = p.profile_id
     where p.posted_at > (select as_of from ig_as_of) - interval {{ lookback }} day and not a.is_deleted
     union all

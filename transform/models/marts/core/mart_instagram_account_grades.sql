@@ -23,9 +23,9 @@
     'avg_hashtags_per_post',
     'follower_following_ratio',
 ] %}
-select
-    profile_id,
-    profile_key,
-    {{ percentile_grades(graded_metrics, buckets=5) }}
-from {{ ref('mart_instagram_account_metrics') }}
-where not is_deleted
+with accounts as (
+    select profile_id, profile_key, {{ graded_metrics | join(', ') }}
+    from {{ ref('mart_instagram_account_metrics') }}
+    where not is_deleted
+)
+{{ percentile_grades_by_key('accounts', 'profile_id', graded_metrics, buckets=5, carry=['profile_key']) }}
