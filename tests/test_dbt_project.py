@@ -184,6 +184,25 @@ def test_every_model_is_documented_and_tested(dbt: Dbt) -> None:
     assert undocumented == []
 
 
+def test_no_not_null_test_on_a_column_the_contract_makes_non_nullable(dbt: Dbt) -> None:
+    # An enforced contract fixes the column's ClickHouse type; a type that is not Nullable cannot
+    # hold NULL, so such a test could never fail and would only cost a query on every run.
+    manifest = json.loads((dbt.work / "target" / "manifest.json").read_text())
+    nodes = manifest["nodes"]
+    unfailable = []
+    for node in nodes.values():
+        test = node.get("test_metadata") or {}
+        if node["resource_type"] != "test" or test.get("name") != "not_null":
+            continue
+        model = nodes[node["depends_on"]["nodes"][0]]
+        column = model["columns"].get(test["kwargs"].get("column_name")) or {}
+        declared = (column.get("data_type") or "").lower()
+        contracted = model["config"].get("contract", {}).get("enforced")
+        if contracted and declared and "nullable" not in declared:
+            unfailable.append(f"{model['name']}.{column['name']} ({column['data_type']})")
+    assert unfailable == []
+
+
 def test_every_variable_is_read_without_a_default_and_declared_in_dbt_project_yml() -> None:
     """One value per setting: a default at a call site would be a second copy that silently
     differs from dbt_project.yml's once either changes."""

@@ -22,6 +22,31 @@
     {%- if where %} and ({{ where }}){% endif %}
 {%- endmacro %}
 
+{#- Keys the model holds with a row in `relation`, ingested since the model's watermark (the
+    newest `watermark_column` it holds, less the overlap, which bounds the scan), that the key's
+    stored row does not reflect yet: for a pair (raw column, stored column) of `newer_than`, a
+    raw value above the stored one (the model keeps, per key, the maximum of each), or nothing
+    stored. For a secondary source delivered in drops: with keys_ingested_since, the rows of the
+    newest drop, all inside the overlap while no newer drop comes, would touch every key of that
+    drop on every run. A key the model does not hold yet comes with its primary source, and its
+    first computation reads all its rows. -#}
+{% macro keys_not_reflected(relation, key, watermark_column, newer_than) -%}
+    select distinct r.{{ key }}
+    from {{ relation }} as r
+    inner join (
+        select {{ key }}, {{ newer_than.values() | join(', ') }} from {{ this }}
+    ) as m on m.{{ key }} = r.{{ key }}
+    where r._ingested_at > ifNull(
+        (select max({{ watermark_column }}) - interval {{ var('incremental_overlap_minutes') }} minute from {{ this }}),
+        toDateTime64(0, 3, 'UTC')
+    )
+      and (
+        {%- for raw, stored in newer_than.items() %}
+        {% if not loop.first %}or {% endif %}m.{{ stored }} is null or r.{{ raw }} > m.{{ stored }}
+        {%- endfor %}
+      )
+{%- endmacro %}
+
 {#- Keys with a row whose `time_column` left a window of `days` days ending at as_of, now that
     as_of moves from the model's (the newest `as_of` it holds) to `new_as_of`: what they count
     "in the last N days" or hold "N days ago" changes although nothing was ingested for them. -#}

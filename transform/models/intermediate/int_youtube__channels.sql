@@ -12,7 +12,8 @@
 --
 -- Incremental per channel (rows replaced by channel_id, macros/incremental_keys.sql): a run
 -- recomputes the channels an increment touched: new statistics snapshots, metadata or Vidooly
--- estimates (cut on ingestion time), a snapshot that crossed the 7- or 30-day cut-off as as_of
+-- estimates (cut on ingestion time; an estimate only when newer than the channel's, as Vidooly
+-- delivers in drops), a snapshot that crossed the 7- or 30-day cut-off as as_of
 -- moved, a category the taxonomy drop now maps differently. The other rows keep the as_of they
 -- were computed at. The watermarks are the newest ingested_at, channel_ingested_at and
 -- estimate_ingested_at the table holds.
@@ -24,7 +25,7 @@ touched as (
     union distinct
     {{ keys_ingested_since(source('youtube', 'channels'), 'channel_id', 'channel_ingested_at') }}
     union distinct
-    {{ keys_ingested_since(source('vidooly', 'channel_estimates'), 'channel_id', 'estimate_ingested_at') }}
+    {{ keys_not_reflected(source('vidooly', 'channel_estimates'), 'channel_id', 'estimate_ingested_at', {'_ingested_at': 'estimate_ingested_at', 'estimated_at': 'estimated_at'}) }}
     union distinct
     {{ keys_leaving_window(source('youtube', 'channel_snapshots'), 'channel_id', 'scraped_at', 7, as_of_sql) }}
     union distinct
@@ -79,6 +80,7 @@ select
     stats.total_views_30d_ago as total_views_30d_ago,
     stats.last_scraped_at as last_scraped_at,
     vid.estimated_monthly_views as estimated_monthly_views,
+    vid.estimated_at as estimated_at,
     (select as_of from as_of) as as_of,
     stats.ingested_at as ingested_at,
     c.ingested_at as channel_ingested_at,
