@@ -7,6 +7,17 @@
     A row's `as_of` is the data's as-of time when the row was last recomputed; the table's is the
     newest (`as_of(ref(...), 'as_of')`), which is what readers use. -#}
 
+{#- Where an incremental run starts reading by ingestion time: the newest `model_column` the
+    model's table holds, less var incremental_overlap_minutes (rows being inserted while the
+    previous run read, stamped before it but visible after). No watermark yet (a column still
+    all NULL): from the start. Every incremental model that cuts on ingestion time uses it. -#}
+{% macro ingestion_watermark(model_column) -%}
+    ifNull(
+        (select max({{ model_column }}) - interval {{ var('incremental_overlap_minutes') }} minute from {{ this }}),
+        toDateTime64(0, 3, 'UTC')
+    )
+{%- endmacro %}
+
 {#- Keys with rows ingested into `relation` after the model's watermark, the newest
     `model_column` it holds, less var incremental_overlap_minutes (rows being inserted while the
     previous run read). A late delivery of an old observation has a new ingestion time, so its key
@@ -14,11 +25,7 @@
 {% macro keys_ingested_since(relation, key, model_column, source_column='_ingested_at', where=none) -%}
     select distinct {{ key }}
     from {{ relation }}
-    -- no watermark yet (a column still all NULL): every row
-    where {{ source_column }} > ifNull(
-        (select max({{ model_column }}) - interval {{ var('incremental_overlap_minutes') }} minute from {{ this }}),
-        toDateTime64(0, 3, 'UTC')
-    )
+    where {{ source_column }} > {{ ingestion_watermark(model_column) }}
     {%- if where %} and ({{ where }}){% endif %}
 {%- endmacro %}
 
@@ -36,10 +43,7 @@
     inner join (
         select {{ key }}, {{ newer_than.values() | join(', ') }} from {{ this }}
     ) as m on m.{{ key }} = r.{{ key }}
-    where r._ingested_at > ifNull(
-        (select max({{ watermark_column }}) - interval {{ var('incremental_overlap_minutes') }} minute from {{ this }}),
-        toDateTime64(0, 3, 'UTC')
-    )
+    where r._ingested_at > {{ ingestion_watermark(watermark_column) }}
       and (
         {%- for raw, stored in newer_than.items() %}
         {% if not loop.first %}or {% endif %}m.{{ stored }} is null or r.{{ raw }} > m.{{ stored }}

@@ -34,10 +34,7 @@ with changed as (
     select distinct profile_id, post_id
     from {{ source('instagram', 'post_snapshots') }}
     {% if is_incremental() %}
-    where _ingested_at > (
-        select max(ingested_at) - interval {{ var('incremental_overlap_minutes') }} minute
-        from {{ this }}
-    )
+    where _ingested_at > {{ ingestion_watermark('ingested_at') }}
     {% endif %}
 )
 select

@@ -28,10 +28,7 @@ select
     cast(max(ingested_at), 'SimpleAggregateFunction(max, DateTime64(3, \'UTC\'))') as newest_ingested_at
 from {{ ref('stg_beat__scrape_requests') }}
 {% if is_incremental() %}
-where ingested_at > (
-    select max(newest_ingested_at) - interval {{ var('incremental_overlap_minutes') }} minute
-    from {{ this }}
-)
+where ingested_at > {{ ingestion_watermark('newest_ingested_at') }}
   -- Beat ships its lines within seconds: a line arriving now started within the last day. The
   -- bound on the log's order key keeps each run's read to the last day, however long the log.
   and started_at > (select max(last_request_at) - interval 1 day from {{ this }})
