@@ -15,6 +15,9 @@ scale once, then times, with the dbt CLI as a user runs it:
 `--baseline` names another checkout (e.g. a `git worktree` of the previous commit): its
 transform/ is timed the same way in the same run, interleaved run by run with this one, each
 project in a ClickHouse database of its own, and the medians are compared as ratios.
+Each core build also prints where its CPU went: the dbt process's own (start-up, parsing, Jinja,
+the node threads) and the ClickHouse server's during the build (the SQL), in CPU seconds; on two
+cores the wall time is bounded by their sum, so this tells which side an optimisation must cut.
 Goals (issue 5): the core tier builds at m in <= 60 s; (issue 16) the incremental run takes
 <= 1/3 of the full refresh. Goal (issue 8): the full daily build at m in <= 10 minutes.
 """
@@ -24,11 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,22 +49,45 @@ TRANSFORM = ROOT / "transform"
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
+@dataclass(frozen=True)
+class Build:
+    seconds: float
+    dbt_cpu: float  # CPU seconds of the dbt process
+    clickhouse_cpu: float  # CPU seconds of the ClickHouse server during the build
+    results: list[dict]  # dbt's run_results.json, one entry per node
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's finished children (the dbt processes it waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def dbt_build(
     env: dict[str, str],
     target: Path,
+    clickhouse: psutil.Process,
     *args: str,
     transform: Path = TRANSFORM,
     command: str = "build",
-) -> tuple[float, list[dict]]:
-    """Seconds of `dbt COMMAND ARGS` and its per-node results; exits if the build fails."""
+) -> Build:
+    """`dbt COMMAND ARGS`: its seconds, CPU and per-node results; exits if the build fails."""
     argv = [DBT, command, "--project-dir", str(transform), "--profiles-dir", str(transform), *args]
     dbt_env = {**os.environ, **env, "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}
+    dbt_before, clickhouse_before = children_cpu_seconds(), cpu_seconds(clickhouse)
     with timed() as t:
         done = subprocess.run(argv, env=dbt_env, capture_output=True, text=True, check=False)
+    dbt_cpu = children_cpu_seconds() - dbt_before
+    clickhouse_cpu = cpu_seconds(clickhouse) - clickhouse_before
     if done.returncode != 0:
         raise SystemExit(f"dbt {command} {' '.join(args)} failed:\n{done.stdout[-4000:]}")
     results = json.loads((target / "run_results.json").read_text())["results"]
-    return t["seconds"], results
+    return Build(t["seconds"], dbt_cpu, clickhouse_cpu, results)
 
 
 def slowest(results: list[dict], count: int = 5) -> list[tuple[str, float]]:
@@ -71,8 +101,24 @@ def slowest(results: list[dict], count: int = 5) -> list[tuple[str, float]]:
     return sorted(timed_nodes, key=lambda item: item[1], reverse=True)[:count]
 
 
-def spread(values: list[float]) -> str:
+def median(builds: list[Build], field: str = "seconds") -> float:
+    return statistics.median(getattr(b, field) for b in builds)
+
+
+def spread(builds: list[Build], field: str = "seconds") -> str:
+    """The median of one field of `builds` with its spread (min-max)."""
+    values = [getattr(b, field) for b in builds]
     return f"{statistics.median(values):6.1f} s ({min(values):.1f}-{max(values):.1f})"
+
+
+def ratio_spread(parts: list[Build], wholes: list[Build], field: str) -> str:
+    """The median of the run-by-run ratios part / whole of one field, with their spread."""
+    ratios = [getattr(p, field) / getattr(w, field) for p, w in zip(parts, wholes, strict=True)]
+    return f"{statistics.median(ratios):.0%} ({min(ratios):.0%}-{max(ratios):.0%})"
+
+
+def cpu_split(build: Build) -> str:
+    return f"(CPU: dbt {build.dbt_cpu:.1f} s, ClickHouse {build.clickhouse_cpu:.1f} s)"
 
 
 def main() -> None:
@@ -89,6 +135,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stir-bench-dbt-") as tmp:
         root = Path(tmp)
         env, clickhouse, stack = start_servers(root)
+        server = psutil.Process(clickhouse.process.pid)
         try:
             for scale in options.scales:
                 run_seed(["--scale", scale], env)
@@ -105,51 +152,67 @@ def main() -> None:
                     if options.core_only:
                         selector = ("--selector", "shared_layer")
                         dbt_build(
-                            envs[name], targets[name], *selector, transform=transform, command="run"
+                            envs[name],
+                            targets[name],
+                            server,
+                            *selector,
+                            transform=transform,
+                            command="run",
                         )
                         continue
-                    full, results = dbt_build(envs[name], targets[name], transform=transform)
-                    node_time = sum(r["execution_time"] for r in results)
-                    print(f"  {name}: full build {full:7.1f} s, {len(results)} nodes; slowest:")
-                    for node, seconds in slowest(results):
+                    whole = dbt_build(envs[name], targets[name], server, transform=transform)
+                    node_time = sum(r["execution_time"] for r in whole.results)
+                    print(f"  {name}: full build {whole.seconds:7.1f} s, "
+                          f"{len(whole.results)} nodes; slowest:")  # fmt: skip
+                    for node, seconds in slowest(whole.results):
                         print(f"    {node:<48} {seconds:6.1f} s  {seconds / node_time:5.1%}")
                 core = get_tier("core").dbt_build_args[1:]
-                times: dict[str, dict[str, list[float]]] = {
+                builds: dict[str, dict[str, list[Build]]] = {
                     name: {"full": [], "incremental": []} for name in projects
                 }
-                last: dict[str, list[dict]] = {}
                 # Interleaved, run by run, so that a change in the machine's load hits both
                 # projects alike; each increment is the next hour, so each project's
                 # incremental run reads one increment.
                 for run in range(options.runs):
                     for name, transform in projects.items():
-                        full, _ = dbt_build(
-                            envs[name], targets[name], *core, "--full-refresh", transform=transform
+                        full = dbt_build(
+                            envs[name],
+                            targets[name],
+                            server,
+                            *core,
+                            "--full-refresh",
+                            transform=transform,
                         )
                         run_seed(["--increment"], env)
-                        incremental, last[name] = dbt_build(
-                            envs[name], targets[name], *core, transform=transform
+                        incremental = dbt_build(
+                            envs[name], targets[name], server, *core, transform=transform
                         )
-                        times[name]["full"].append(full)
-                        times[name]["incremental"].append(incremental)
-                        print(f"  run {run + 1}, {name}: core full refresh {full:6.1f} s, "
-                              f"after one increment {incremental:6.1f} s "
-                              f"({incremental / full:.0%})", flush=True)  # fmt: skip
+                        builds[name]["full"].append(full)
+                        builds[name]["incremental"].append(incremental)
+                        share = incremental.seconds / full.seconds
+                        print(f"  run {run + 1}, {name}: core full refresh {full.seconds:6.1f} s "
+                              f"{cpu_split(full)}, after one increment "
+                              f"{incremental.seconds:6.1f} s {cpu_split(incremental)} "
+                              f"({share:.0%})",
+                              flush=True)  # fmt: skip
                 print(f"  core tier, median of {options.runs} (min-max):")
                 for name in projects:
-                    full, incremental = times[name]["full"], times[name]["incremental"]
-                    ratios = [i / f for i, f in zip(incremental, full, strict=True)]
+                    full, incremental = builds[name]["full"], builds[name]["incremental"]
                     print(f"    {name:<9} full refresh {spread(full)}, incremental "
-                          f"{spread(incremental)}: {statistics.median(ratios):.0%} of the full "
-                          f"refresh ({min(ratios):.0%}-{max(ratios):.0%})")  # fmt: skip
+                          f"{spread(incremental)}: {ratio_spread(incremental, full, 'seconds')} of "
+                          "the full refresh")  # fmt: skip
+                    print(f"    {'':<9} ClickHouse CPU after one increment: "
+                          f"{ratio_spread(incremental, full, 'clickhouse_cpu')} of the full "
+                          f"refresh's; dbt's own CPU per build "
+                          f"{spread(full + incremental, 'dbt_cpu')}")  # fmt: skip
                 if options.baseline:
-                    base, this = times["baseline"], times["this"]
+                    base, this = builds["baseline"], builds["this"]
                     for kind in ("full", "incremental"):
-                        ratio = statistics.median(this[kind]) / statistics.median(base[kind])
+                        ratio = median(this[kind]) / median(base[kind])
                         print(f"    this / baseline, {kind}: {ratio:.2f}")
                 for name in projects:
                     print(f"  slowest nodes of {name}'s last incremental run:")
-                    for node, seconds in slowest(last[name], 8):
+                    for node, seconds in slowest(builds[name]["incremental"][-1].results, 8):
                         print(f"    {node:<56} {seconds:6.1f} s")
         finally:
             stop_servers(clickhouse, stack)
