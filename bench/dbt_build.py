@@ -16,8 +16,9 @@ scale once, then times, with the dbt CLI as a user runs it:
 transform/ is timed the same way in the same run, interleaved run by run with this one, each
 project in a ClickHouse database of its own, and the medians are compared as ratios.
 Each core build also prints where its CPU went: the dbt process's own (start-up, parsing, Jinja,
-the node threads) and the ClickHouse server's during the build (the SQL), in CPU seconds; on two
-cores the wall time is bounded by their sum, so this tells which side an optimisation must cut.
+the node threads) and the ClickHouse server's during the build (the SQL), in CPU seconds. The
+wall time cannot be less than their sum divided by the cores, so this tells which side an
+optimisation must cut.
 Goals (issue 5): the core tier builds at m in <= 60 s; (issue 16) the incremental run takes
 <= 1/3 of the full refresh. Goal (issue 8): the full daily build at m in <= 10 minutes.
 """
