@@ -11,7 +11,9 @@ scale once, then times, with the dbt CLI as a user runs it:
   it owns, tests only where everything they read is built) with `--full-refresh` (from scratch),
   then `stir seed --increment` (one hour of deliveries) and the same build without
   `--full-refresh` (the incremental run); medians with the spread (min-max), and the slowest
-  nodes of the last incremental run (dbt's run_results.json).
+  nodes of the last incremental run (dbt's run_results.json); then the same build once more with
+  nothing new (no increment in between): the floor every run of the tier pays whatever it reads,
+  so incremental minus that floor is what the increment itself costs.
 `--baseline` names another checkout (e.g. a `git worktree` of the previous commit): its
 transform/ is timed the same way in the same run, interleaved run by run with this one, each
 project in a ClickHouse database of its own, and the medians are compared as ratios.
@@ -80,6 +82,10 @@ def dbt_build(
     """`dbt COMMAND ARGS`: its seconds, CPU and per-node results; exits if the build fails."""
     argv = [DBT, command, "--project-dir", str(transform), "--profiles-dir", str(transform), *args]
     dbt_env = {**os.environ, **env, "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)}
+    # The bench times builds, it does not bound them: at l a full refresh's statements outlive
+    # the default 300 s (the embedded engine runs one statement at a time, so one dbt thread's
+    # statement also waits out the other's).
+    dbt_env.setdefault("STIR_DBT_QUERY_TIMEOUT", "3600")
     dbt_before, clickhouse_before = children_cpu_seconds(), cpu_seconds(clickhouse)
     with timed() as t:
         done = subprocess.run(argv, env=dbt_env, capture_output=True, text=True, check=False)
@@ -169,7 +175,7 @@ def main() -> None:
                         print(f"    {node:<48} {seconds:6.1f} s  {seconds / node_time:5.1%}")
                 core = get_tier("core").dbt_build_args[1:]
                 builds: dict[str, dict[str, list[Build]]] = {
-                    name: {"full": [], "incremental": []} for name in projects
+                    name: {"full": [], "incremental": [], "nothing new": []} for name in projects
                 }
                 # Interleaved, run by run, so that a change in the machine's load hits both
                 # projects alike; each increment is the next hour, so each project's
@@ -188,13 +194,18 @@ def main() -> None:
                         incremental = dbt_build(
                             envs[name], targets[name], server, *core, transform=transform
                         )
+                        idle = dbt_build(
+                            envs[name], targets[name], server, *core, transform=transform
+                        )
                         builds[name]["full"].append(full)
                         builds[name]["incremental"].append(incremental)
+                        builds[name]["nothing new"].append(idle)
                         share = incremental.seconds / full.seconds
                         print(f"  run {run + 1}, {name}: core full refresh {full.seconds:6.1f} s "
                               f"{cpu_split(full)}, after one increment "
                               f"{incremental.seconds:6.1f} s {cpu_split(incremental)} "
-                              f"({share:.0%})",
+                              f"({share:.0%}), then with nothing new {idle.seconds:6.1f} s "
+                              f"{cpu_split(idle)} ({idle.seconds / full.seconds:.0%})",
                               flush=True)  # fmt: skip
                 print(f"  core tier, median of {options.runs} (min-max):")
                 for name in projects:
@@ -206,9 +217,14 @@ def main() -> None:
                           f"{ratio_spread(incremental, full, 'clickhouse_cpu')} of the full "
                           f"refresh's; dbt's own CPU per build "
                           f"{spread(full + incremental, 'dbt_cpu')}")  # fmt: skip
+                    idle = builds[name]["nothing new"]
+                    print(f"    {'':<9} with nothing new {spread(idle)}: "
+                          f"{ratio_spread(idle, full, 'seconds')} of the full refresh (the "
+                          f"floor); the increment itself: "
+                          f"{median(incremental) - median(idle):+.1f} s")  # fmt: skip
                 if options.baseline:
                     base, this = builds["baseline"], builds["this"]
-                    for kind in ("full", "incremental"):
+                    for kind in ("full", "incremental", "nothing new"):
                         ratio = median(this[kind]) / median(base[kind])
                         print(f"    this / baseline, {kind}: {ratio:.2f}")
                 for name in projects:

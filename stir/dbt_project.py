@@ -138,6 +138,7 @@ def dbt_profile(settings: Settings) -> dict[str, Any]:
         "schema": ch.database,
         "secure": ch.secure,
         "threads": settings.dbt.threads,
+        "send_receive_timeout": settings.dbt.query_timeout,
     }
     if ch.cluster:
         output["cluster"] = ch.cluster

@@ -390,6 +390,13 @@ class DbtSettings(_Section):
         description="models dbt builds at once in one tier run; about one per ClickHouse core"
         " the run may use (docs/deploy.md: how many workers and threads)",
     )
+    query_timeout: Annotated[
+        int, Field(ge=1, le=86_400), Accepts("a number of seconds from 1 to 86400")
+    ] = Field(
+        default=300,
+        description="seconds dbt waits for one ClickHouse statement before it fails the model"
+        " (dbt-clickhouse's send_receive_timeout); a full refresh at scale l needs more",
+    )
 
 
 class SshSettings(_Section):

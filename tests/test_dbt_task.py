@@ -177,3 +177,50 @@ def test_node_tasks_trust_the_full_ca_bundle_whenever_the_api_speaks_tls() -> No
         )  # fmt: skip
         cert_file = _for_plain_http(settings).api.ssl_cert_file
         assert (cert_file == bundle) is kept, (url, cert_file)
+
+
+@flow(name="dbt-build-with-stir-profile")
+async def build_with_stir_profile(project: str) -> DbtBuildResult:
+    # The profile Stir writes from its settings (the environment the test patched).
+    with dbt_workspace(name="test", project_dir=Path(project)) as workspace:
+        return await build_selection("slow", workspace)
+
+
+async def test_a_statement_longer_than_the_query_timeout_fails_its_model_and_names_the_setting(
+    clickhouse: ClickHouseServer, tmp_path: Path
+) -> None:
+    """STIR_DBT_QUERY_TIMEOUT reaches dbt through the profile Stir writes: a model whose
+    statement outlives it fails, with the setting named first in its message; the same model
+    builds under a timeout it fits."""
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: query_timeout\nversion: '1.0'\nconfig-version: 2\nprofile: stir\n"
+    )
+    (project / "selectors.yml").write_text("selectors:\n  - name: slow\n    definition: slow\n")
+    (project / "models" / "slow.sql").write_text(
+        "{{ config(materialized='table', order_by='slept') }}\nselect sleep(2) as slept\n"
+    )
+    database = "dbt_query_timeout"
+    ch = clickhouse_connect.get_client(host=clickhouse.host, port=clickhouse.http_port)
+    ch.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    messages = {}
+    for timeout in (1, 60):
+        env = isolated_stir_env(
+            tmp_path, STIR_CLICKHOUSE_HOST=clickhouse.host,
+            STIR_CLICKHOUSE_NATIVE_PORT=str(clickhouse.native_port),
+            STIR_CLICKHOUSE_HTTP_PORT=str(clickhouse.http_port),
+            STIR_CLICKHOUSE_DATABASE=database, STIR_STATE_DIR=str(tmp_path / "state"),
+            STIR_DBT_QUERY_TIMEOUT=str(timeout),
+        )  # fmt: skip
+        try:
+            result = await build_with_stir_profile(str(project))
+        finally:
+            env.undo()
+        messages[timeout] = [p.message for p in result.failures]
+    assert len(messages[1]) == 1
+    assert messages[1][0].startswith("a ClickHouse statement ran longer than STIR_DBT_QUERY")
+    assert "read timeout=1" in messages[1][0]
+    assert messages[60] == []
+    assert ch.command(f"SELECT count() FROM {database}.slow") == 1
+    ch.close()
