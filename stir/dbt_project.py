@@ -77,6 +77,20 @@ PARTIAL_PARSE = "partial_parse.msgpack"
 NOT_OK = frozenset({"error", "fail", "skipped", "runtime error"})
 
 
+def node_message(message: str) -> str:
+    """dbt's message of a failed node, led by what to change where dbt's own does not say it.
+
+    A statement that outlives the profile's `send_receive_timeout` (STIR_DBT_QUERY_TIMEOUT)
+    fails as the HTTP client's "Read timed out" and nothing more; ClickHouse goes on running it.
+    The fix comes first, as alerts show only the start of a message."""
+    if "Read timed out" in message:
+        return (
+            "a ClickHouse statement ran longer than STIR_DBT_QUERY_TIMEOUT allows (raise it, "
+            f"or make the model cheaper): {message}"
+        )
+    return message
+
+
 class DbtError(RuntimeError):
     """dbt could not run the command at all (bad project, unreachable database, ...)."""
 

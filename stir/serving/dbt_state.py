@@ -31,7 +31,7 @@ from typing import Any
 
 from stir.clickhouse import quote_identifier
 from stir.connections import clickhouse
-from stir.dbt_project import NOT_OK, DbtError, dbt_workspace
+from stir.dbt_project import NOT_OK, DbtError, dbt_workspace, node_message
 from stir.serving.s3 import delete_keys, head, list_keys, s3_client
 from stir.settings import MASK, Settings
 
@@ -359,8 +359,8 @@ def _build(
                 info, result = event.data.node_info, event.data.run_result
                 on_node(
                     NodeOutcome(
-                        info.unique_id, info.resource_type, result.status, result.message,
-                        result.execution_time,
+                        info.unique_id, info.resource_type, result.status,
+                        node_message(str(result.message or "")), result.execution_time,
                     )
                 )  # fmt: skip
 
@@ -370,8 +370,8 @@ def _build(
             raise DbtError(f"dbt build of the modified models failed: {built.exception}")
         outcomes = [
             NodeOutcome(
-                r.node.unique_id, str(r.node.resource_type), str(r.status), str(r.message or ""),
-                float(r.execution_time or 0),
+                r.node.unique_id, str(r.node.resource_type), str(r.status),
+                node_message(str(r.message or "")), float(r.execution_time or 0),
             )
             for r in results or []
         ]  # fmt: skip

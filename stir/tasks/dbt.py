@@ -35,6 +35,7 @@ from stir.dbt_project import (
     DbtWorkspace,
     NodeProblem,
     blocked_models,
+    node_message,
 )
 from stir.domain.tiers import dbt_build_args
 from stir.settings import Settings
@@ -150,20 +151,6 @@ class _ReportingRunner(PrefectDbtRunner):
             self._tell(progress.Kind.DBT_NODE, max(nodes, self._total) - self._done)
 
 
-def _explained(message: str) -> str:
-    """dbt's message of a failed node, led by what to change where dbt's own does not say it.
-
-    A statement that outlives the profile's `send_receive_timeout` fails as the HTTP client's
-    "Read timed out" and nothing more; ClickHouse goes on running it. The fix comes first, as
-    alerts show only the start of a message."""
-    if "Read timed out" in message:
-        return (
-            "a ClickHouse statement ran longer than STIR_DBT_QUERY_TIMEOUT allows (raise it, "
-            f"or make the model cheaper): {message}"
-        )
-    return message
-
-
 def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResult:
     # No Prefect assets per dbt node: with ~1,300 nodes, emitting an asset and its upstream
     # assets for each doubled the build's time (core at xs: 12-18 s against 8-9 s without); the
@@ -179,7 +166,7 @@ def _run(args: list[str], command: str, workspace: DbtWorkspace) -> DbtBuildResu
         raise DbtError(f"dbt {' '.join(args)} failed: {result.exception}")
     statuses = Counter(str(node.status) for node in results or [])
     problems = tuple(
-        NodeProblem(node.node.unique_id, str(node.status), _explained(str(node.message or "")))
+        NodeProblem(node.node.unique_id, str(node.status), node_message(str(node.message or "")))
         for node in results or []
         if str(node.status) in NOT_OK
     )
